@@ -24,7 +24,10 @@ class HF_BaseInput(TensorBase):
     pass
 
 # %% ../../nbs/10_data.core.ipynb #9958b16d
-def _is_pair(o): return not isinstance(o, str) and isinstance(o, (list, tuple, L)) and len(o) == 2
+def _is_pair(o, split_words:bool=False) -> bool:
+    "Whether `o` is a pair of inputs: two texts, or (with `split_words`) two word lists"
+    if split_words: return isinstance(o, (tuple, L)) and len(o) == 2 and all(isinstance(p, (list, tuple, L)) for p in o)
+    return isinstance(o, (list, tuple, L)) and len(o) == 2
 
 def check_text(o, where:str='this input'):
     "Return `o` if it is a non-empty string or a pair of them, else raise an error that names `where`"
@@ -48,11 +51,19 @@ def _col_name(tls):
     cols = [c for t in getattr(getattr(tls, 'tfms', None), 'fs', []) for c in getattr(t, 'cols', [])]
     return f" of column {cols[0]!r}" if len(cols) == 1 else f" of columns {cols}" if cols else ""
 
+def _check_columns(tls):
+    "Fail early, naming the columns a DataFrame has, when a `ColReader` asks for one it lacks"
+    df = getattr(tls, 'items', None)
+    if not isinstance(df, pd.DataFrame): return
+    missing = [c for t in getattr(getattr(tls, 'tfms', None), 'fs', []) for c in getattr(t, 'cols', []) if isinstance(c, str) and c not in df.columns]
+    if missing: raise KeyError(f"The DataFrame has no column(s) {missing}; its columns are {list(df.columns)}. Fix `get_x`/`ColReader`.")
+
 class HF_TextItemTfm(Transform):
     "Checks raw texts (every split, at setup) and decodes token ids back to text for display"
     train_setup = False # check the validation texts too
     def __init__(self, hf_tokenizer:PreTrainedTokenizerBase): self.hf_tokenizer = hf_tokenizer
     def setups(self, items):
+        _check_columns(items)
         col = _col_name(items)
         for i, o in enumerate(items): check_text(o, where=f"{_row_name(items, i)}{col}")
     def encodes(self, o): return check_text(o)
@@ -91,22 +102,24 @@ class HF_BeforeBatchTransform(ItemTransform):
         self.max_length = max_length or (model_max if model_max < 1e9 else None)
         self._warned = False
 
-    def tokenize(self, texts, **kwargs):
-        "One tokenizer call for a batch of single texts or text pairs, with overflow windows so truncation can be reported"
-        pairs = _is_pair(texts[0])
-        a, b = ([t[0] for t in texts], [t[1] for t in texts]) if pairs else (list(texts), None)
-        truncating = self.truncation is not False and self.max_length is not None
-        return self.hf_tokenizer(a, b, max_length=self.max_length, padding=self.padding, truncation=truncating,
-                                 is_split_into_words=self.is_split_into_words, pad_to_multiple_of=self.pad_to_multiple_of,
-                                 return_overflowing_tokens=truncating, return_tensors='pt', **{**self.tokenizer_kwargs, **kwargs})
+    @property
+    def truncating(self) -> bool: return self.truncation is not False and self.max_length is not None
 
-    def lengths(self, xs) -> list[int]:
+    def tokenizer_call(self, xs:list, **kwargs):
+        "The tokenizer on a list of inputs (texts, text pairs or word lists), truncated to `max_length`"
+        pairs = len(xs) > 0 and _is_pair(xs[0], self.is_split_into_words)
+        a, b = ([x[0] for x in xs], [x[1] for x in xs]) if pairs else (list(xs), None)
+        return self.hf_tokenizer(a, b, max_length=self.max_length, truncation=self.truncating,
+                                 is_split_into_words=self.is_split_into_words, **{**self.tokenizer_kwargs, **kwargs})
+
+    def tokenize(self, xs:list, **kwargs):
+        "One padded tokenizer call for a batch, with overflow windows so truncation can be reported"
+        return self.tokenizer_call(xs, padding=self.padding, pad_to_multiple_of=self.pad_to_multiple_of,
+                                   return_overflowing_tokens=self.truncating, return_tensors='pt', **kwargs)
+
+    def lengths(self, xs:list) -> list[int]:
         "Token count of each input (after truncation): the sort key for length-sorted batches"
-        pairs = len(xs) > 0 and _is_pair(xs[0])
-        a, b = ([t[0] for t in xs], [t[1] for t in xs]) if pairs else (list(xs), None)
-        truncating = self.truncation is not False and self.max_length is not None
-        enc = self.hf_tokenizer(a, b, max_length=self.max_length, truncation=truncating, is_split_into_words=self.is_split_into_words)
-        return [len(o) for o in enc['input_ids']]
+        return [len(ids) for ids in self.tokenizer_call(xs)['input_ids']]
 
     def first_windows(self, enc, n):
         "Indices of each sample's first window in `enc`, warning once when any sample needed more than one"

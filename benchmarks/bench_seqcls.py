@@ -1,0 +1,426 @@
+#!/usr/bin/env python
+"""Sequence classification: blurr + fastai against the Hugging Face `Trainer`, on the same job.
+
+Each side runs in its own fresh subprocess (so peak memory is per side and neither warms the other) and prints one JSON
+line; the parent prints a comparison table. Same model (all-MiniLM-L6-v2 from the embedded folder, num_labels=2, same
+seed, so the same initial head), same train/valid rows, epochs, batch size, max_length, one-cycle schedule and AdamW
+hyper-parameters, full fine-tuning, no gradient clipping.
+
+    .venv/bin/python benchmarks/bench_seqcls.py --n 2000 --epochs 1
+
+See benchmarks/README.md for what is measured and how.
+"""
+from __future__ import annotations
+import argparse, json, math, os, platform, resource, subprocess, sys, time
+from importlib.metadata import version
+
+TAG = 'BENCH_JSON '
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Helpers shared by both workers
+# ---------------------------------------------------------------------------------------------------------------------
+def peak_rss_mb() -> float:
+    "Peak resident set size of this process so far (ru_maxrss is in KiB on Linux)"
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+def cur_rss_mb() -> float:
+    "Current resident set size of this process"
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('VmRSS:'): return int(line.split()[1]) / 1024
+    except OSError: pass
+    return float('nan')
+
+def pad_stats(masks) -> tuple[int, int]:
+    "(zeros, positions) of a list of attention masks"
+    z = sum(int((m == 0).sum()) for m in masks)
+    return z, sum(m.numel() for m in masks)
+
+
+class StepProbe:
+    """Per-step timestamps and padding of the training batches actually used, from hooks on the Hugging Face model.
+
+    The same probe is attached to the model on both sides; each side calls `opt_begin`/`opt_end` around
+    `optimizer.step()` (fastai: before_step/after_step; Trainer: on_pre_optimizer_step/on_optimizer_step)."""
+    def __init__(self, model):
+        self.reset()
+        self.handles = [model.register_forward_pre_hook(self._pre, with_kwargs=True), model.register_forward_hook(self._post)]
+
+    def reset(self):
+        self.fwd = self.bwd = self.opt = 0.0
+        self.steps, self.pad_zeros, self.pad_total = 0, 0, 0
+        self.lrs, self.moms, self.t_ends, self.per_step = [], [], [], []  # per_step: (fwd, bwd, opt) ms
+        self.t_fwd0 = self.t_fwd1 = self.t_opt0 = None
+
+    def _pre(self, module, args, kwargs):
+        if not module.training: return
+        m = kwargs.get('attention_mask')
+        if m is not None: self.pad_zeros += int((m == 0).sum()); self.pad_total += m.numel()
+        self.t_fwd0 = time.perf_counter()
+
+    def _post(self, module, args, out):
+        if not module.training: return
+        self.t_fwd1 = time.perf_counter()
+        self.fwd += self.t_fwd1 - self.t_fwd0
+        self.per_step.append([round(1e3 * (self.t_fwd1 - self.t_fwd0), 1)])
+
+    def opt_begin(self, lr, mom):
+        self.t_opt0 = time.perf_counter()
+        self.bwd += self.t_opt0 - self.t_fwd1  # loss (fastai) + backward (+ Trainer's grad-norm)
+        self.per_step[-1].append(round(1e3 * (self.t_opt0 - self.t_fwd1), 1))
+        self.lrs.append(float(lr)); self.moms.append(float(mom))
+
+    def opt_end(self):
+        t = time.perf_counter()
+        self.opt += t - self.t_opt0
+        self.per_step[-1].append(round(1e3 * (t - self.t_opt0), 1))
+        self.steps += 1; self.t_ends.append(t)
+
+    def summary(self, train_s):
+        s = max(self.steps, 1)
+        d = sorted(y - x for x, y in zip(self.t_ends, self.t_ends[1:]))  # step-to-step wall times (first step left out)
+        med = (d[len(d) // 2] if len(d) % 2 else (d[len(d) // 2 - 1] + d[len(d) // 2]) / 2) if d else float('nan')
+        return dict(step_ms_median=1e3 * med, per_step_fwd_bwd_opt_ms=self.per_step, fwd_ms=1e3 * self.fwd / s, bwd_ms=1e3 * self.bwd / s, opt_ms=1e3 * self.opt / s,
+                    rest_ms=1e3 * (train_s - self.fwd - self.bwd - self.opt) / s)
+
+
+def load_df(a):
+    from blurr.embedded import rotten_tomatoes_df
+    df = rotten_tomatoes_df(n=a.n, valid_pct=0.2, seed=a.seed)
+    return df, sorted(df.label.unique())
+
+def head_checksum(model) -> float:
+    "Sum of |w| of the classifier head right after loading: equal on both sides iff the initial head is the same"
+    return float(sum(p.detach().abs().sum() for p in model.classifier.parameters()))
+
+def common_result(a, t_start, df, head0, model):
+    import torch
+    p = next(model.parameters())
+    return dict(n_train=int((~df.is_valid).sum()), n_valid=int(df.is_valid.sum()), epochs=a.epochs, bs=a.bs, lr=a.lr,
+                max_length=a.max_length, seed=a.seed, threads=torch.get_num_threads(), device=str(p.device),
+                dtype=str(p.dtype).replace('torch.', ''), attn=getattr(model.config, '_attn_implementation', None),
+                head_init_sum=head0, trainable=all(q.requires_grad for q in model.parameters()),
+                n_params=sum(q.numel() for q in model.parameters()), total_s=time.perf_counter() - t_start)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# (a) blurr + fastai
+# ---------------------------------------------------------------------------------------------------------------------
+def run_blurr(a) -> dict:
+    t_start = time.perf_counter()
+    import torch
+    from functools import partial
+    from fastai.text.all import (DataBlock, CategoryBlock, ColReader, ColSplitter, Learner, Adam, CrossEntropyLossFlat,
+                                 accuracy, Callback, set_seed)
+    from blurr.utils import BLURR_MODEL_HELPER, HF_TASKS_AUTO
+    from blurr.data.core import HF_TextBlock
+    from blurr.modeling.core import HF_BaseModelWrapper, HF_BaseModelCallback, hf_splitter
+    from blurr.embedded import default_model_path
+    rss_imports = cur_rss_mb()
+
+    df, _ = load_df(a)
+    set_seed(a.seed)
+    torch.manual_seed(a.seed)  # right before the model is built: the classifier head's init
+    hf_arch, hf_config, hf_tokenizer, hf_model = BLURR_MODEL_HELPER.get_hf_objects(
+        default_model_path(), task=HF_TASKS_AUTO.SequenceClassification, config_kwargs={'num_labels': 2})
+    head0 = head_checksum(hf_model)
+
+    blocks = (HF_TextBlock(hf_arch=hf_arch, hf_tokenizer=hf_tokenizer, max_length=a.max_length), CategoryBlock)
+    dblock = DataBlock(blocks=blocks, get_x=ColReader('text'), get_y=ColReader('label'), splitter=ColSplitter('is_valid'))
+    dls = dblock.dataloaders(df, bs=a.bs)
+    learn = Learner(dls, HF_BaseModelWrapper(hf_model), opt_func=partial(Adam, decouple_wd=True), wd=0.01,
+                    loss_func=CrossEntropyLossFlat(), metrics=accuracy, cbs=HF_BaseModelCallback, splitter=hf_splitter)
+    learn.create_opt()
+    learn.unfreeze()  # never frozen; made explicit. Full fine-tuning:
+    assert all(p.requires_grad for p in hf_model.parameters()), 'some parameters are frozen'
+    n_groups = len(learn.opt.param_groups)
+
+    # One untimed pass over the training DataLoader: padding of its batches and the cost of the data pipeline alone
+    # (blurr tokenizes and pads at batch time, so this is work that also happens inside the timed fit).
+    t0 = time.perf_counter(); masks = [b[0]['attention_mask'] for b in dls.train]; data_pass_s = time.perf_counter() - t0
+    z, tot = pad_stats(masks); n_batches = len(masks); del masks
+    rss_before_fit = cur_rss_mb()
+
+    probe = StepProbe(hf_model)
+    class BenchCB(Callback):
+        "Times the training phase of each epoch (before_train..after_train: the batches, not the validation)"
+        order = -100
+        def before_fit(self): self.train_s = []
+        def before_train(self): self.t0 = time.perf_counter()
+        def after_train(self): self.train_s.append(time.perf_counter() - self.t0)
+        def before_step(self):
+            h = self.learn.opt.hypers[0]
+            probe.opt_begin(h['lr'], h['mom'])
+        def after_step(self): probe.opt_end()
+    cb = BenchCB()
+
+    set_seed(a.seed)  # the data pass above drew random numbers: start the fit from the seed
+    with learn.no_bar(), learn.no_logging():
+        learn.fit_one_cycle(a.epochs, lr_max=a.lr, cbs=cb)
+    train_s = sum(cb.train_s)
+    rss_after_fit = peak_rss_mb()
+
+    train_loss, valid_loss, acc = learn.recorder.values[-1]  # fit_one_cycle's own end-of-epoch validation
+    return dict(side='blurr', steps=probe.steps, train_s=train_s, samples=probe.steps * a.bs, train_batches=n_batches,
+                pad_frac_pass=z / tot, pad_frac_fit=probe.pad_zeros / max(probe.pad_total, 1), tokens_fit=probe.pad_total,
+                data_pass_ms_per_batch=1e3 * data_pass_s / max(n_batches, 1), **probe.summary(train_s),
+                val_acc=float(acc), val_loss=float(valid_loss), opt_param_groups=n_groups,
+                rss_after_imports_mb=rss_imports, rss_before_fit_mb=rss_before_fit, peak_rss_fit_mb=rss_after_fit,
+                peak_rss_mb=peak_rss_mb(), lrs=probe.lrs, moms=probe.moms, **common_result(a, t_start, df, head0, hf_model))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# (b) Hugging Face Trainer
+# ---------------------------------------------------------------------------------------------------------------------
+def decay_split(model):
+    "fastai's split (`norm_bias_params`, Learner(wd_bn_bias=False)): no weight decay on LayerNorm params and biases"
+    import torch.nn as nn
+    norm_types = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d,
+                  nn.LayerNorm)
+    no_wd = set()
+    for m in model.modules():
+        if isinstance(m, norm_types): no_wd.update(id(p) for p in m.parameters())
+        elif getattr(m, 'bias', None) is not None and isinstance(m.bias, nn.Parameter): no_wd.add(id(m.bias))
+    ps = list(model.parameters())
+    return [p for p in ps if id(p) not in no_wd], [p for p in ps if id(p) in no_wd]
+
+def fastai_cos(start, end, pos): return start + (1 + math.cos(math.pi * (1 - pos))) * (end - start) / 2
+
+def fastai_one_cycle(pos, start, middle, end, pct=0.25):
+    "fastai's `combined_cos(pct, start, middle, end)` at `pos` in [0, 1)"
+    return fastai_cos(start, middle, pos / pct) if pos < pct else fastai_cos(middle, end, (pos - pct) / (1 - pct))
+
+def FastaiOneCycle(opt, lr_max, total_steps, div=25., div_final=1e5, pct_start=0.25, moms=(0.95, 0.85, 0.95)):
+    "A torch scheduler giving optimizer step i the lr and beta1 that `fit_one_cycle` gives it (at pos = i/total_steps)"
+    import torch
+    class _Sched(torch.optim.lr_scheduler.LRScheduler):
+        def get_lr(self):
+            pos = min(self.last_epoch, total_steps - 1) / total_steps
+            return [fastai_one_cycle(pos, lr_max / div, lr_max, lr_max / div_final, pct_start)] * len(self.optimizer.param_groups)
+        def step(self, *args, **kwargs):
+            super().step(*args, **kwargs)
+            pos = min(self.last_epoch, total_steps - 1) / total_steps
+            for g in self.optimizer.param_groups: g['betas'] = (fastai_one_cycle(pos, *moms, pct_start), g['betas'][1])
+    return _Sched(opt)
+
+def run_hf(a) -> dict:
+    t_start = time.perf_counter()
+    import tempfile
+    import numpy as np, torch, datasets
+    from transformers import (AutoConfig, AutoTokenizer, AutoModelForSequenceClassification, DataCollatorWithPadding,
+                              Trainer, TrainerCallback, TrainingArguments, set_seed)
+    from blurr.embedded import default_model_path
+    datasets.disable_progress_bars()
+    rss_imports = cur_rss_mb()
+
+    df, vocab = load_df(a)
+    path = default_model_path()
+    set_seed(a.seed)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    config = AutoConfig.from_pretrained(path, num_labels=2)
+    torch.manual_seed(a.seed)  # right before the model is built: the classifier head's init
+    model = AutoModelForSequenceClassification.from_pretrained(path, config=config)
+    head0 = head_checksum(model)
+
+    def to_ds(d):
+        ds = datasets.Dataset.from_dict({'text': d.text.tolist(), 'label': [vocab.index(l) for l in d.label]})
+        return ds.map(lambda b: tokenizer(b['text'], truncation=True, max_length=a.max_length), batched=True,
+                      remove_columns=['text'])
+    t0 = time.perf_counter()
+    train_ds, valid_ds = to_ds(df[~df.is_valid]), to_ds(df[df.is_valid])
+    tokenize_s = time.perf_counter() - t0
+
+    out_dir = tempfile.mkdtemp(prefix='bench_hf_')
+    args = TrainingArguments(
+        output_dir=out_dir, num_train_epochs=a.epochs, per_device_train_batch_size=a.bs, per_device_eval_batch_size=a.bs,
+        train_sampling_strategy='group_by_length',  # transformers 5's name for group_by_length=True
+        dataloader_drop_last=True,  # fastai drops the last partial training batch; same steps on both sides
+        dataloader_num_workers=0, dataloader_pin_memory=False, gradient_accumulation_steps=1,
+        max_grad_norm=0.0,  # no clipping, like fastai (the Trainer still computes the grad norm each step)
+        fp16=False, bf16=False, eval_strategy='no', save_strategy='no', logging_strategy='no', report_to='none',
+        disable_tqdm=True, seed=a.seed, learning_rate=a.lr, weight_decay=0.01)
+
+    steps = a.epochs * (len(train_ds) // a.bs)
+    decay, no_decay = decay_split(model)
+    opt = torch.optim.AdamW([{'params': decay, 'weight_decay': 0.01}, {'params': no_decay, 'weight_decay': 0.0}],
+                            lr=a.lr, betas=(0.9, 0.99), eps=1e-5, weight_decay=0.01)
+    # fastai's fit_one_cycle defaults: div=25, div_final=1e5, pct_start=0.25, cosine both ways, moms=(0.95, 0.85, 0.95)
+    # cycled as Adam's beta1. 'fastai' (default) evaluates fastai's formula at the same positions fastai uses (step
+    # i of N at pos i/N); 'onecycle' is torch's OneCycleLR with the matching arguments, which places the phase ends
+    # at steps 0.25N-1 and N-1 instead (a shorter warm-up and the annealing one step ahead of fastai's).
+    if a.hf_sched == 'onecycle':
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=a.lr, total_steps=steps, pct_start=0.25, anneal_strategy='cos', div_factor=25.,
+            final_div_factor=1e5 / 25,  # final lr = (lr/25)/(1e5/25) = lr/1e5, fastai's lr_max/div_final
+            cycle_momentum=True, base_momentum=0.85, max_momentum=0.95)
+    else: sched = FastaiOneCycle(opt, a.lr, steps)
+
+    probe = StepProbe(model)
+    class BenchCB(TrainerCallback):
+        "Times each training epoch (on_epoch_begin..on_epoch_end; eval is off) and the optimizer step"
+        def __init__(self): self.train_s = []
+        def on_epoch_begin(self, args, state, control, **kw): self.t0 = time.perf_counter()
+        def on_epoch_end(self, args, state, control, **kw): self.train_s.append(time.perf_counter() - self.t0)
+        def on_pre_optimizer_step(self, args, state, control, **kw):
+            probe.opt_begin(opt.param_groups[0]['lr'], opt.param_groups[0]['betas'][0])
+        def on_optimizer_step(self, args, state, control, **kw): probe.opt_end()
+    cb = BenchCB()
+
+    trainer = Trainer(model=model, args=args, train_dataset=train_ds, eval_dataset=valid_ds, processing_class=tokenizer,
+                      data_collator=DataCollatorWithPadding(tokenizer), optimizers=(opt, sched), callbacks=[cb])
+    assert all(p.requires_grad for p in model.parameters()), 'some parameters are frozen'
+
+    # One untimed pass over the training DataLoader the Trainer builds: padding and the cost of collation alone
+    t0 = time.perf_counter()
+    masks = [b['attention_mask'] for b in trainer.get_train_dataloader()]
+    data_pass_s = time.perf_counter() - t0
+    z, tot = pad_stats(masks); n_batches = len(masks); del masks
+    assert n_batches * a.epochs == steps, (n_batches, steps)
+    rss_before_fit = cur_rss_mb()
+
+    set_seed(a.seed)  # the data pass above drew random numbers: start the fit from the seed
+    train_out = trainer.train()
+    train_s = sum(cb.train_s)
+    rss_after_fit = peak_rss_mb()
+
+    # Evaluate on every validation row (dataloader_drop_last would drop the last partial eval batch)
+    trainer.args.dataloader_drop_last = False
+    pred = trainer.predict(valid_ds)
+    logits, labels = pred.predictions, pred.label_ids
+    assert len(labels) == len(valid_ds), (len(labels), len(valid_ds))
+    acc = float((logits.argmax(-1) == labels).mean())
+    val_loss = float(torch.nn.functional.cross_entropy(torch.tensor(logits), torch.tensor(labels)))
+
+    # What the Trainer's unconditional per-step grad-norm (clip_grad_norm_ with max_norm=inf) costs, measured apart
+    g0 = time.perf_counter()
+    for _ in range(5): trainer.accelerator.clip_grad_norm_([p for p in model.parameters() if p.grad is not None] or
+                                                             [torch.zeros(1, requires_grad=True)], float('inf'))
+    gn_ms = 1e3 * (time.perf_counter() - g0) / 5
+
+    return dict(side='hf', steps=probe.steps, train_s=train_s, train_runtime=train_out.metrics.get('train_runtime'),
+                samples=probe.steps * a.bs, train_batches=n_batches, pad_frac_pass=z / tot,
+                pad_frac_fit=probe.pad_zeros / max(probe.pad_total, 1), tokens_fit=probe.pad_total,
+                data_pass_ms_per_batch=1e3 * data_pass_s / max(n_batches, 1), **probe.summary(train_s),
+                val_acc=acc, val_loss=val_loss, opt_param_groups=len(opt.param_groups), tokenize_s=tokenize_s,
+                gradnorm_ms_apart=gn_ms, rss_after_imports_mb=rss_imports, rss_before_fit_mb=rss_before_fit,
+                peak_rss_fit_mb=rss_after_fit, peak_rss_mb=peak_rss_mb(), lrs=probe.lrs, moms=probe.moms,
+                **common_result(a, t_start, df, head0, model))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Parent: run each side in a fresh subprocess and compare
+# ---------------------------------------------------------------------------------------------------------------------
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--n', type=int, default=4000, help='rows sampled from rotten_tomatoes_df (20%% of them validation)')
+    p.add_argument('--epochs', type=int, default=1)
+    p.add_argument('--bs', type=int, default=32)
+    p.add_argument('--lr', type=float, default=1e-4, help="one-cycle peak learning rate (fastai's lr_max)")
+    p.add_argument('--max-length', type=int, default=128)
+    p.add_argument('--seed', type=int, default=42)
+    p.add_argument('--only', choices=['blurr', 'hf'], help='run one side only')
+    p.add_argument('--threads', type=int, default=None, help='torch.set_num_threads in each worker (default: leave as is)')
+    p.add_argument('--hf-sched', choices=['fastai', 'onecycle'], default='fastai',
+                   help="Trainer side's scheduler: fastai's one-cycle formula exactly (default) or torch's OneCycleLR")
+    p.add_argument('--worker', choices=['blurr', 'hf'], help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+def worker_main(a):
+    import torch
+    if a.threads: torch.set_num_threads(a.threads)
+    res = (run_blurr if a.worker == 'blurr' else run_hf)(a)
+    sys.stdout.flush()
+    print(TAG + json.dumps(res), flush=True)
+
+def run_side(side, a) -> dict | None:
+    cmd = [sys.executable, os.path.abspath(__file__), '--worker', side, '--n', str(a.n), '--epochs', str(a.epochs),
+           '--bs', str(a.bs), '--lr', repr(a.lr), '--max-length', str(a.max_length), '--seed', str(a.seed), '--hf-sched', a.hf_sched]
+    if a.threads: cmd += ['--threads', str(a.threads)]
+    print(f'[{side}] running: {" ".join(cmd[1:])}', file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = [l for l in proc.stdout.splitlines() if l.startswith(TAG)]
+    if proc.returncode != 0 or not lines:
+        print(f'[{side}] FAILED (exit {proc.returncode}); last output:\n{(proc.stdout + proc.stderr)[-4000:]}', file=sys.stderr)
+        return None
+    print(f'[{side}] done in {time.perf_counter() - t0:.0f}s', file=sys.stderr, flush=True)
+    print(lines[-1], flush=True)  # the side's JSON line
+    return json.loads(lines[-1][len(TAG):])
+
+def header(a):
+    import torch
+    thr = f'{a.threads} (--threads)' if a.threads else f'{torch.get_num_threads()} (torch default)'
+    print(f'# bench_seqcls: torch {torch.__version__}, transformers {version("transformers")}, fastai {version("fastai")}, '
+          f'datasets {version("datasets")}, python {platform.python_version()}')
+    print(f'# threads {thr}, cpus {os.cpu_count()}, TOKENIZERS_PARALLELISM={os.environ.get("TOKENIZERS_PARALLELISM", "(unset)")}')
+    print(f'# job: all-MiniLM-L6-v2, rotten_tomatoes_df(n={a.n}, seed={a.seed}), epochs={a.epochs}, bs={a.bs}, '
+          f'lr_max={a.lr:g}, max_length={a.max_length}, one-cycle (HF side: {a.hf_sched}), '
+          f'AdamW(beta1 cycled 0.95-0.85-0.95, beta2 0.99, eps 1e-5, wd 0.01 except biases/LayerNorm), no grad clipping')
+    sys.stdout.flush()
+
+def table(rows: list[dict]):
+    cols = [('side', 's', lambda r: r['side']), ('steps', 'd', lambda r: r['steps']),
+            ('train_s', '.1f', lambda r: r['train_s']), ('samples/s', '.2f', lambda r: r['samples'] / r['train_s']),
+            ('ms/step', '.0f', lambda r: 1e3 * r['train_s'] / max(r['steps'], 1)),
+            ('median', '.0f', lambda r: r['step_ms_median']),
+            ('pad%', '.1f', lambda r: 100 * r['pad_frac_fit']), ('pad%_pass', '.1f', lambda r: 100 * r['pad_frac_pass']),
+            ('tokens', 'd', lambda r: r['tokens_fit']), ('peak_MB', '.0f', lambda r: r['peak_rss_mb']),
+            ('val_acc', '.4f', lambda r: r['val_acc']), ('val_loss', '.4f', lambda r: r['val_loss'])]
+    print_rows(cols, rows)
+    print('\n# per training step (ms): fwd = model forward; bwd = forward end -> optimizer.step start (fastai: loss +')
+    print('# backward; Trainer: backward + grad-norm); opt = optimizer.step; rest = everything else in the epoch (batch')
+    print('# fetch: tokenize+pad (blurr) or collate (HF), zero_grad, scheduler, callbacks); data = the untimed DataLoader')
+    print('# pass alone, per batch')
+    cols = [('side', 's', lambda r: r['side'])] + [(k, '.1f', (lambda k: lambda r: r[k + '_ms'])(k))
+                                                  for k in ('fwd', 'bwd', 'opt', 'rest')]
+    cols += [('data', '.1f', lambda r: r['data_pass_ms_per_batch']),
+             ('rss_before_fit_MB', '.0f', lambda r: r['rss_before_fit_mb']),
+             ('rss_imports_MB', '.0f', lambda r: r['rss_after_imports_mb'])]
+    print_rows(cols, rows)
+
+def print_rows(cols, rows):
+    cells = [[name for name, _, _ in cols]] + [[format(f(r), fmt) for _, fmt, f in cols] for r in rows]
+    w = [max(len(c[i]) for c in cells) for i in range(len(cols))]
+    for i, c in enumerate(cells):
+        print('  '.join(s.rjust(w[j]) if j else s.ljust(w[j]) for j, s in enumerate(c)))
+        if i == 0: print('  '.join('-' * x for x in w))
+
+def compare(b: dict, h: dict):
+    sps_b, sps_h = b['samples'] / b['train_s'], h['samples'] / h['train_s']
+    print(f'\nblurr/HF samples/s: {sps_b / sps_h:.3f}   (>1: blurr faster)')
+    print(f'accuracy blurr - HF: {100 * (b["val_acc"] - h["val_acc"]):+.2f} points  '
+          f'(one seed, {b["n_valid"]} validation rows: 1 row = {100 / b["n_valid"]:.2f} points)')
+    print(f'peak RSS blurr/HF: {b["peak_rss_mb"] / h["peak_rss_mb"]:.3f}')
+    same = lambda k: 'yes' if b[k] == h[k] else f'NO ({b[k]} vs {h[k]})'
+    print(f'\n# checks: same initial head: {same("head_init_sum")}; same steps: {same("steps")}; '
+          f'same train/valid rows: {same("n_train")}/{same("n_valid")}; all params trainable: {b["trainable"]}/{h["trainable"]}; '
+          f'threads {b["threads"]}/{h["threads"]}; device {b["device"]}/{h["device"]}; dtype {b["dtype"]}/{h["dtype"]}; '
+          f'attention {b["attn"]}/{h["attn"]}')
+    if b['lrs'] and len(b['lrs']) == len(h['lrs']):
+        lr_max = max(b['lrs'])
+        dl = max(abs(x - y) for x, y in zip(b['lrs'], h['lrs']))
+        dm = max(abs(x - y) for x, y in zip(b['moms'], h['moms']))
+        print(f'# schedule (lr, beta1 of the optimizer at each step): max |lr diff| = {dl:.3g} ({100 * dl / lr_max:.2f}% of '
+              f'lr_max), max |beta1 diff| = {dm:.3g}; first lr {b["lrs"][0]:.3g}/{h["lrs"][0]:.3g}, peak '
+              f'{max(b["lrs"]):.3g}/{max(h["lrs"]):.3g}, last {b["lrs"][-1]:.3g}/{h["lrs"][-1]:.3g}')
+    print(f'# HF extras: train_runtime (Trainer metric) {h["train_runtime"]:.1f}s vs epoch-timed {h["train_s"]:.1f}s; '
+          f'one-off tokenization (Dataset.map, untimed) {h["tokenize_s"]:.2f}s; grad-norm done every step measured apart: '
+          f'{h["gradnorm_ms_apart"]:.1f} ms')
+
+def main(argv=None):
+    a = parse_args(argv)
+    if a.worker: return worker_main(a)
+    header(a)
+    sides = [a.only] if a.only else ['blurr', 'hf']
+    res = {s: run_side(s, a) for s in sides}
+    rows = [r for r in res.values() if r is not None]
+    if rows:
+        print()
+        table(rows)
+    if len(rows) == 2: compare(res['blurr'], res['hf'])
+    if len(rows) < len(sides): sys.exit(1)
+
+if __name__ == '__main__':
+    main()

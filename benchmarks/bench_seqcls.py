@@ -82,7 +82,8 @@ class StepProbe:
         s = max(self.steps, 1)
         d = sorted(y - x for x, y in zip(self.t_ends, self.t_ends[1:]))  # step-to-step wall times (first step left out)
         med = (d[len(d) // 2] if len(d) % 2 else (d[len(d) // 2 - 1] + d[len(d) // 2]) / 2) if d else float('nan')
-        return dict(step_ms_median=1e3 * med, per_step_fwd_bwd_opt_ms=self.per_step, fwd_ms=1e3 * self.fwd / s, bwd_ms=1e3 * self.bwd / s, opt_ms=1e3 * self.opt / s,
+        return dict(step_ms_median=1e3 * med, per_step_fwd_bwd_opt_ms=self.per_step,
+                    fwd_ms=1e3 * self.fwd / s, bwd_ms=1e3 * self.bwd / s, opt_ms=1e3 * self.opt / s,
                     rest_ms=1e3 * (train_s - self.fwd - self.bwd - self.opt) / s)
 
 
@@ -116,7 +117,7 @@ def run_blurr(a) -> dict:
                                  accuracy, Callback, set_seed)
     from blurr.utils import BLURR_MODEL_HELPER, HF_TASKS_AUTO
     from blurr.data.core import HF_TextBlock
-    from blurr.modeling.core import HF_BaseModelWrapper, HF_BaseModelCallback, hf_splitter
+    from blurr.modeling.core import HF_BaseModelWrapper, HF_BaseModelCallback, hf_splitter, TorchAdamW
     from blurr.embedded import default_model_path
     rss_imports = cur_rss_mb()
 
@@ -129,8 +130,9 @@ def run_blurr(a) -> dict:
 
     blocks = (HF_TextBlock(hf_arch=hf_arch, hf_tokenizer=hf_tokenizer, max_length=a.max_length), CategoryBlock)
     dblock = DataBlock(blocks=blocks, get_x=ColReader('text'), get_y=ColReader('label'), splitter=ColSplitter('is_valid'))
-    dls = dblock.dataloaders(df, bs=a.bs)
-    learn = Learner(dls, HF_BaseModelWrapper(hf_model), opt_func=partial(Adam, decouple_wd=True), wd=0.01,
+    dls = dblock.dataloaders(df, bs=a.bs, **({} if a.blurr_workers is None else {'num_workers': a.blurr_workers}))
+    opt_func = TorchAdamW if a.opt == 'fused' else partial(Adam, decouple_wd=True)
+    learn = Learner(dls, HF_BaseModelWrapper(hf_model), opt_func=opt_func, wd=0.01,
                     loss_func=CrossEntropyLossFlat(), metrics=accuracy, cbs=HF_BaseModelCallback, splitter=hf_splitter)
     learn.create_opt()
     learn.unfreeze()  # never frozen; made explicit. Full fine-tuning:
@@ -165,6 +167,7 @@ def run_blurr(a) -> dict:
     train_loss, valid_loss, acc = learn.recorder.values[-1]  # fit_one_cycle's own end-of-epoch validation
     return dict(side='blurr', steps=probe.steps, train_s=train_s, samples=probe.steps * a.bs, train_batches=n_batches,
                 pad_frac_pass=z / tot, pad_frac_fit=probe.pad_zeros / max(probe.pad_total, 1), tokens_fit=probe.pad_total,
+                pad_zeros_fit=probe.pad_zeros,
                 data_pass_ms_per_batch=1e3 * data_pass_s / max(n_batches, 1), **probe.summary(train_s),
                 val_acc=float(acc), val_loss=float(valid_loss), opt_param_groups=n_groups,
                 rss_after_imports_mb=rss_imports, rss_before_fit_mb=rss_before_fit, peak_rss_fit_mb=rss_after_fit,
@@ -245,7 +248,7 @@ def run_hf(a) -> dict:
     steps = a.epochs * (len(train_ds) // a.bs)
     decay, no_decay = decay_split(model)
     opt = torch.optim.AdamW([{'params': decay, 'weight_decay': 0.01}, {'params': no_decay, 'weight_decay': 0.0}],
-                            lr=a.lr, betas=(0.9, 0.99), eps=1e-5, weight_decay=0.01)
+                            lr=a.lr, betas=(0.9, 0.99), eps=1e-5, weight_decay=0.01, fused=(a.opt == 'fused'))
     # fastai's fit_one_cycle defaults: div=25, div_final=1e5, pct_start=0.25, cosine both ways, moms=(0.95, 0.85, 0.95)
     # cycled as Adam's beta1. 'fastai' (default) evaluates fastai's formula at the same positions fastai uses (step
     # i of N at pos i/N); 'onecycle' is torch's OneCycleLR with the matching arguments, which places the phase ends
@@ -302,6 +305,7 @@ def run_hf(a) -> dict:
     return dict(side='hf', steps=probe.steps, train_s=train_s, train_runtime=train_out.metrics.get('train_runtime'),
                 samples=probe.steps * a.bs, train_batches=n_batches, pad_frac_pass=z / tot,
                 pad_frac_fit=probe.pad_zeros / max(probe.pad_total, 1), tokens_fit=probe.pad_total,
+                pad_zeros_fit=probe.pad_zeros,
                 data_pass_ms_per_batch=1e3 * data_pass_s / max(n_batches, 1), **probe.summary(train_s),
                 val_acc=acc, val_loss=val_loss, opt_param_groups=len(opt.param_groups), tokenize_s=tokenize_s,
                 gradnorm_ms_apart=gn_ms, rss_after_imports_mb=rss_imports, rss_before_fit_mb=rss_before_fit,
@@ -324,6 +328,10 @@ def parse_args(argv=None):
     p.add_argument('--threads', type=int, default=None, help='torch.set_num_threads in each worker (default: leave as is)')
     p.add_argument('--hf-sched', choices=['fastai', 'onecycle'], default='fastai',
                    help="Trainer side's scheduler: fastai's one-cycle formula exactly (default) or torch's OneCycleLR")
+    p.add_argument('--opt', choices=['fused', 'fastai'], default='fused',
+                   help="optimizer: torch's fused AdamW on both sides (blurr's TorchAdamW; the Trainer's own default, "
+                        "adamw_torch_fused) or fastai's Adam for blurr against torch's plain AdamW")
+    p.add_argument('--blurr-workers', type=int, default=None, help="blurr DataLoader worker processes (default: fastai's)")
     p.add_argument('--worker', choices=['blurr', 'hf'], help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -336,7 +344,8 @@ def worker_main(a):
 
 def run_side(side, a) -> dict | None:
     cmd = [sys.executable, os.path.abspath(__file__), '--worker', side, '--n', str(a.n), '--epochs', str(a.epochs),
-           '--bs', str(a.bs), '--lr', repr(a.lr), '--max-length', str(a.max_length), '--seed', str(a.seed), '--hf-sched', a.hf_sched]
+           '--bs', str(a.bs), '--lr', repr(a.lr), '--max-length', str(a.max_length), '--seed', str(a.seed), '--hf-sched', a.hf_sched, '--opt', a.opt]
+    if a.blurr_workers is not None: cmd += ['--blurr-workers', str(a.blurr_workers)]
     if a.threads: cmd += ['--threads', str(a.threads)]
     print(f'[{side}] running: {" ".join(cmd[1:])}', file=sys.stderr, flush=True)
     t0 = time.perf_counter()
@@ -366,7 +375,8 @@ def table(rows: list[dict]):
             ('ms/step', '.0f', lambda r: 1e3 * r['train_s'] / max(r['steps'], 1)),
             ('median', '.0f', lambda r: r['step_ms_median']),
             ('pad%', '.1f', lambda r: 100 * r['pad_frac_fit']), ('pad%_pass', '.1f', lambda r: 100 * r['pad_frac_pass']),
-            ('tokens', 'd', lambda r: r['tokens_fit']), ('peak_MB', '.0f', lambda r: r['peak_rss_mb']),
+            ('tokens', 'd', lambda r: r['tokens_fit']), ('real_tok', 'd', lambda r: r['tokens_fit'] - r['pad_zeros_fit']),
+            ('peak_MB', '.0f', lambda r: r['peak_rss_mb']),
             ('val_acc', '.4f', lambda r: r['val_acc']), ('val_loss', '.4f', lambda r: r['val_loss'])]
     print_rows(cols, rows)
     print('\n# per training step (ms): fwd = model forward; bwd = forward end -> optimizer.step start (fastai: loss +')
@@ -395,7 +405,9 @@ def compare(b: dict, h: dict):
     print(f'peak RSS blurr/HF: {b["peak_rss_mb"] / h["peak_rss_mb"]:.3f}')
     same = lambda k: 'yes' if b[k] == h[k] else f'NO ({b[k]} vs {h[k]})'
     print(f'\n# checks: same initial head: {same("head_init_sum")}; same steps: {same("steps")}; '
-          f'same train/valid rows: {same("n_train")}/{same("n_valid")}; all params trainable: {b["trainable"]}/{h["trainable"]}; '
+          f'same train/valid rows: {same("n_train")}/{same("n_valid")}; '
+          f'same non-pad tokens trained on: {"yes" if b["tokens_fit"] - b["pad_zeros_fit"] == h["tokens_fit"] - h["pad_zeros_fit"] else "no"}; '
+          f'all params trainable: {b["trainable"]}/{h["trainable"]}; '
           f'threads {b["threads"]}/{h["threads"]}; device {b["device"]}/{h["device"]}; dtype {b["dtype"]}/{h["dtype"]}; '
           f'attention {b["attn"]}/{h["attn"]}')
     if b['lrs'] and len(b['lrs']) == len(h['lrs']):

@@ -71,6 +71,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                     'blurr/modeling/core.py'),
                                      'blurr.modeling.core.Learner.blurr_save_pretrained': ( 'modeling.core.html#learner.blurr_save_pretrained',
                                                                                             'blurr/modeling/core.py'),
+                                     'blurr.modeling.core.TorchAdamW': ('modeling.core.html#torchadamw', 'blurr/modeling/core.py'),
                                      'blurr.modeling.core._layer_stacks': ('modeling.core.html#_layer_stacks', 'blurr/modeling/core.py'),
                                      'blurr.modeling.core._text_tfm_idx': ('modeling.core.html#_text_tfm_idx', 'blurr/modeling/core.py'),
                                      'blurr.modeling.core.blurr_batch_tfm': ( 'modeling.core.html#blurr_batch_tfm',

@@ -63,7 +63,7 @@ def main(
     dls = dblock.dataloaders(df, bs=bs)
     print("\nA training batch:")
     dls.show_batch(max_n=3, trunc_at=120)
-    learn = Learner(dls, HF_BaseModelWrapper(hf_model), opt_func=partial(Adam, decouple_wd=True),
+    learn = Learner(dls, HF_BaseModelWrapper(hf_model), opt_func=TorchAdamW,
                     loss_func=CrossEntropyLossFlat(), metrics=[accuracy], cbs=[HF_BaseModelCallback], splitter=hf_splitter)
     learn.fine_tune(epochs, base_lr=lr)
     acc = learn.validate()[1]

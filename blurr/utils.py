@@ -81,8 +81,7 @@ class BlurrModelHelper:
             tokenizer = tokenizer_cls.from_pretrained(name_or_path, cache_dir=cache_dir, add_prefix_space=True, **tokenizer_kwargs)
         if model_cls is None: model_cls = task.auto_model_cls if task is not None else transformers.AutoModel
         model = model_cls.from_pretrained(name_or_path, config=config, cache_dir=cache_dir, **model_kwargs)
-        if task in (HF_TASKS_AUTO.SequenceClassification, HF_TASKS_AUTO.TokenClassification) or tokenizer.pad_token is None:
-            ensure_pad_token(tokenizer, config, model)
+        ensure_pad_token(tokenizer, config, model) # batches are padded, whatever the task
         return config.model_type, config, tokenizer, model
 
 BLURR_MODEL_HELPER = BlurrModelHelper()

@@ -14,7 +14,7 @@ from ..utils import *
 from ..data.core import *
 
 # %% auto #0
-__all__ = ['HF_BaseModelWrapper', 'blurr_batch_tfm', 'check_tokenizer_fits', 'HF_BaseModelCallback', 'hf_splitter',
+__all__ = ['HF_BaseModelWrapper', 'blurr_batch_tfm', 'check_tokenizer_fits', 'HF_BaseModelCallback', 'hf_splitter', 'TorchAdamW',
            'show_results']
 
 # %% ../../nbs/20_modeling.core.ipynb #7b256e36
@@ -103,6 +103,12 @@ def hf_splitter(
     return [g for g in [emb, *layer_groups, head] if len(g)]
 
 # %% ../../nbs/20_modeling.core.ipynb #6567e46b
+def TorchAdamW(params, lr:float=1e-3, mom:float=0.9, sqr_mom:float=0.99, eps:float=1e-5, wd:float=0.01,
+               fused:bool|None=True) -> OptimWrapper:
+    "torch's AdamW (fused, where the device supports it) as a fastai optimizer: a faster drop-in for `Adam`"
+    return OptimWrapper(params, opt=partial(torch.optim.AdamW, fused=fused), lr=lr, betas=(mom, sqr_mom), eps=eps, weight_decay=wd)
+
+# %% ../../nbs/20_modeling.core.ipynb #de4c4dd1
 @dispatch
 def show_results(x:HF_BaseInput, y, samples, outs, ctxs=None, max_n=6, trunc_at=300, **kwargs):
     "Show `max_n` texts of a blurr batch with their targets and predictions"
@@ -110,11 +116,11 @@ def show_results(x:HF_BaseInput, y, samples, outs, ctxs=None, max_n=6, trunc_at=
     show_table(df)
     return df
 
-# %% ../../nbs/20_modeling.core.ipynb #e5f6f141
+# %% ../../nbs/20_modeling.core.ipynb #7f11f526
 def _text_tfm_idx(dls) -> int:
     "How many of the x pipeline's transforms (e.g. `ColReader`) come before blurr's, to skip for raw inputs"
     fs = dls.valid_ds.tls[0].tfms.fs if hasattr(dls.valid_ds, 'tls') else dls.valid_ds.tfms.fs
-    return first(i for i, f in enumerate(fs) if isinstance(f, HF_TextItemTfm)) or 0
+    return ifnone(first(i for i, f in enumerate(fs) if isinstance(f, HF_TextItemTfm)), 0)
 
 @patch
 def blurr_predict(self:Learner,
@@ -126,23 +132,20 @@ def blurr_predict(self:Learner,
     single = isinstance(items, (str, tuple))
     items = [items] if single else list(items)
     dl = self.dls.test_dl(items, rm_type_tfms=_text_tfm_idx(self.dls), bs=bs or self.dls.bs)
-    probs, _, decoded = self.get_preds(dl=dl, with_decoded=True)
+    with self.no_bar(): probs, _, decoded = self.get_preds(dl=dl, with_decoded=True)
     vocab = getattr(self.dls, 'vocab', None)
-    multi = decoded.dtype == torch.bool
-    if multi and threshold is not None: decoded = probs >= threshold
-    y_tls = self.dls.valid_ds.tls[-1] if len(self.dls.valid_ds.tls) > self.dls.n_inp else None
-    res = []
-    for p, d in zip(probs, decoded):
-        if vocab is None: res.append({'label': p.squeeze().item() if p.numel() == 1 else p.tolist(), 'score': None, 'probs': None})
-            # regression: the value itself
-        else:
-            label = y_tls.decode(d) if y_tls is not None else (L(vocab)[d] if multi else vocab[d])
-            score = p[d].tolist() if multi else p[d].item()
-            res.append({'label': list(map(str, label)) if multi else str(label), 'score': score,
-                        'probs': {str(v): q.item() for v, q in zip(vocab, p)}})
+    def _probs(p): return {str(v): q.item() for v, q in zip(vocab, p)}
+    if vocab is None:                      # regression: the value itself
+        res = [{'label': p.item() if p.numel() == 1 else p.tolist(), 'score': None, 'probs': None} for p in probs]
+    elif decoded.dtype == torch.bool:      # multi-label: every label over the threshold
+        if threshold is not None: decoded = probs >= threshold
+        res = [{'label': [str(v) for v, on in zip(vocab, d) if on], 'score': p[d].tolist(), 'probs': _probs(p)}
+               for p, d in zip(probs, decoded)]
+    else:
+        res = [{'label': str(vocab[d]), 'score': p[d].item(), 'probs': _probs(p)} for p, d in zip(probs, decoded)]
     return res[0] if single else res
 
-# %% ../../nbs/20_modeling.core.ipynb #cc1bfe0c
+# %% ../../nbs/20_modeling.core.ipynb #dd2392d8
 @patch
 def blurr_save_pretrained(self:Learner, path:str|Path):
     "Save the model (labels in its config) and tokenizer with `save_pretrained` to the folder `path`"

@@ -53,6 +53,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                    'blurr/modeling/core.py'),
                                      'blurr.modeling.core.HF_BaseModelCallback.__init__': ( 'modeling.core.html#hf_basemodelcallback.__init__',
                                                                                             'blurr/modeling/core.py'),
+                                     'blurr.modeling.core.HF_BaseModelCallback.after_fit': ( 'modeling.core.html#hf_basemodelcallback.after_fit',
+                                                                                             'blurr/modeling/core.py'),
                                      'blurr.modeling.core.HF_BaseModelCallback.after_loss': ( 'modeling.core.html#hf_basemodelcallback.after_loss',
                                                                                               'blurr/modeling/core.py'),
                                      'blurr.modeling.core.HF_BaseModelCallback.after_pred': ( 'modeling.core.html#hf_basemodelcallback.after_pred',

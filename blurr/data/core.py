@@ -5,6 +5,7 @@
 # %% ../../nbs/10_data.core.ipynb #febccb6e
 from __future__ import annotations
 import math, warnings
+from collections import Counter
 import pandas as pd
 from fastcore.imports import IN_NOTEBOOK
 from fastai.text.all import *
@@ -127,7 +128,8 @@ class HF_BeforeBatchTransform(ItemTransform):
         owner = enc['overflow_to_sample_mapping'].tolist()
         if len(owner) > n and not self._warned:
             self._warned = True
-            warnings.warn(f"{len(set(o for i, o in enumerate(owner) if i and owner[i-1] == o))} text(s) in a batch were longer than "
+            n_cut = sum(c > 1 for c in Counter(owner).values())
+            warnings.warn(f"{n_cut} text(s) in a batch were longer than "
                           f"max_length={self.max_length} tokens and were truncated. Pass a larger `max_length` to HF_TextBlock "
                           "if the model allows it. (Shown once.)")
         return [i for i, o in enumerate(owner) if i == 0 or owner[i-1] != o]
@@ -159,8 +161,10 @@ def _with_context(e:Exception, prefix:str) -> Exception:
 class HF_SortedDL(SortedDL):
     "A `SortedDL` sorted by token count, whose item errors name the split and row they come from"
     def __init__(self, dataset, sort_func=None, res=None, **kwargs):
-        super().__init__(dataset, sort_func=sort_func or text_length, res=res if res is not None or sort_func else [], **kwargs)
-        if res is None and sort_func is None:
+        count_tokens = sort_func is None and res is None
+        # when counting tokens we measure every item ourselves, after the DataLoader is set up
+        super().__init__(dataset, sort_func=sort_func or text_length, res=[] if count_tokens else res, **kwargs)
+        if count_tokens:
             self.res = self.token_lengths()
             if len(self.res): self.idx_max = np.argmax(self.res)
 
@@ -176,9 +180,7 @@ class HF_SortedDL(SortedDL):
             tls = getattr(self.dataset, 'tls', [self.dataset])[0]
             raise _with_context(e, f"Could not build {_row_name(tls, s)} of the {split} set: ") from e
 
-# ## HF_TextBlock
-
-# %% ../../nbs/10_data.core.ipynb #3a82e794
+# %% ../../nbs/10_data.core.ipynb #6ffe8e45
 class HF_TextBlock(TransformBlock):
     "A `TransformBlock` for Hugging Face inputs: raw texts through the pipeline, tokenized and padded at batch time"
     @delegates(HF_BeforeBatchTransform.__init__)
@@ -196,7 +198,7 @@ class HF_TextBlock(TransformBlock):
         super().__init__(type_tfms=HF_TextItemTfm(before_batch_tfm.hf_tokenizer), batch_tfms=HF_AfterBatchTransform(),
                          dl_type=dl_type or HF_SortedDL, dls_kwargs={'before_batch': before_batch_tfm})
 
-# %% ../../nbs/10_data.core.ipynb #8b492553
+# %% ../../nbs/10_data.core.ipynb #6613c127
 def _shorten(s, trunc_at): s = str(s); return s if trunc_at is None or len(s) <= trunc_at else s[:trunc_at] + '…'
 
 def show_table(df:pd.DataFrame):

@@ -70,6 +70,8 @@ class HF_BaseModelCallback(Callback):
         loss = self.learn.blurr_output.get('loss') if self.use_model_loss else None
         if loss is not None: self.learn.loss_grad, self.learn.loss = loss, loss.detach().clone()
 
+    def after_fit(self): self.learn.blurr_output = None # nothing of the last batch stays in memory or goes into `export`
+
 # %% ../../nbs/20_modeling.core.ipynb #58e3d876
 def _layer_stacks(base:nn.Module) -> list[nn.ModuleList]:
     "The outermost `ModuleList`s of `base` holding at least half as many weights as the largest one"

@@ -22,7 +22,6 @@ __all__ = ['HF_BaseInput', 'check_text', 'HF_TextItemTfm', 'HF_BeforeBatchTransf
 # %% ../../nbs/10_data.core.ipynb #d7160be2
 class HF_BaseInput(TensorBase):
     "Token ids of a blurr batch, typed so `show_batch`/`show_results` dispatch to blurr"
-    pass
 
 # %% ../../nbs/10_data.core.ipynb #9958b16d
 def _is_pair(o, split_words:bool=False) -> bool:
@@ -206,7 +205,9 @@ def show_table(df:pd.DataFrame):
     if IN_NOTEBOOK:
         from IPython.display import display, HTML
         display(HTML(df.to_html(index=False)))
-    else: print(df.to_string(index=False))
+    else: # left-aligned columns read like the notebook table
+        width = {c: max(len(str(c)), *(len(str(v)) for v in df[c])) if len(df) else len(str(c)) for c in df.columns}
+        print(df.to_string(index=False, justify='left', formatters={c: (lambda v, n=width[c]: f"{str(v):<{n}}") for c in df.columns}))
 
 def _target_str(o):
     if isinstance(o, (list, tuple, L)): return '; '.join(map(str, o))

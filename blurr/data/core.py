@@ -4,7 +4,7 @@
 
 # %% ../../nbs/10_data.core.ipynb #febccb6e
 from __future__ import annotations
-import math, warnings
+import ast, math, warnings
 from collections import Counter
 import pandas as pd
 from fastcore.imports import IN_NOTEBOOK
@@ -16,8 +16,9 @@ from transformers import PreTrainedTokenizerBase
 from ..utils import *
 
 # %% auto #0
-__all__ = ['HF_BaseInput', 'check_text', 'HF_TextItemTfm', 'HF_BeforeBatchTransform', 'HF_AfterBatchTransform', 'text_length',
-           'HF_SortedDL', 'HF_TextBlock', 'show_table', 'samples_table', 'show_batch']
+__all__ = ['HF_BaseInput', 'check_text', 'to_words', 'check_words', 'HF_TextItemTfm', 'HF_BeforeBatchTransform',
+           'HF_AfterBatchTransform', 'text_length', 'default_num_workers', 'HF_SortedDL', 'HF_TextBlock', 'show_table',
+           'samples_table', 'show_batch']
 
 # %% ../../nbs/10_data.core.ipynb #d7160be2
 class HF_BaseInput(TensorBase):
@@ -42,6 +43,32 @@ def check_text(o, where:str='this input'):
     return o
 
 # %% ../../nbs/10_data.core.ipynb #594826c5
+def to_words(o) -> list:
+    "`o` as a list of words: from a list/tuple/array, a string holding a Python list, or a whitespace-separated string"
+    if isinstance(o, str):
+        s = o.strip()
+        if s.startswith('[') and s.endswith(']'):
+            try: v = ast.literal_eval(s)
+            except (ValueError, SyntaxError): v = None
+            if isinstance(v, (list, tuple)): return list(v)
+        return s.split()
+    if isinstance(o, (list, tuple, L, np.ndarray, pd.Series)): return list(o)
+    return o
+
+def check_words(o, where:str='this input', what:str='words') -> list:
+    "`o` as a list of non-empty strings (see `to_words`), else an error that names `where`"
+    if o is None or (isinstance(o, float) and math.isnan(o)):
+        raise ValueError(f"{where} has no {what} (None/NaN). Fill or drop that row before building the DataLoaders.")
+    words = to_words(o)
+    if not isinstance(words, list):
+        raise TypeError(f"{where} is a {type(o).__name__}: give a list of {what}, a string holding such a list, or a whitespace-separated string.")
+    if not words: raise ValueError(f"{where} has no {what} (an empty list or string). Fill or drop that row before building the DataLoaders.")
+    for i, w in enumerate(words):
+        if not isinstance(w, str) or not w.strip():
+            raise ValueError(f"{where}: item {i} of its {what} is {w!r}, not a non-empty string. Fix or drop that row.")
+    return words
+
+# %% ../../nbs/10_data.core.ipynb #2b7a410c
 def _row_name(tls, i):
     "How to name item `i` of `tls` to a person: its DataFrame index label when there is one"
     items = getattr(tls, 'items', None)
@@ -59,17 +86,21 @@ def _check_columns(tls):
     if missing: raise KeyError(f"The DataFrame has no column(s) {missing}; its columns are {list(df.columns)}. Fix `get_x`/`ColReader`.")
 
 class HF_TextItemTfm(Transform):
-    "Checks raw texts (every split, at setup) and decodes token ids back to text for display"
+    "Checks raw texts or word lists (every split, at setup) and decodes token ids back to text or words for display"
     train_setup = False # check the validation texts too
-    def __init__(self, hf_tokenizer:PreTrainedTokenizerBase): self.hf_tokenizer = hf_tokenizer
+    def __init__(self, hf_tokenizer:PreTrainedTokenizerBase, split_words:bool=False):
+        self.hf_tokenizer, self.split_words = hf_tokenizer, split_words
+    def check(self, o, where='this input'): return check_words(o, where) if self.split_words else check_text(o, where)
     def setups(self, items):
         _check_columns(items)
         col = _col_name(items)
-        for i, o in enumerate(items): check_text(o, where=f"{_row_name(items, i)}{col}")
-    def encodes(self, o): return check_text(o)
+        for i, o in enumerate(items): self.check(o, where=f"{_row_name(items, i)}{col}")
+    def encodes(self, o): return self.check(o)
     def decodes(self, o:HF_BaseInput):
-        "Decode ids to text; the segments of a text pair are joined by the tokenizer's separator"
+        "Decode ids to text (text-pair segments joined by the separator), or a words x sub-tokens grid to its words"
         tok = self.hf_tokenizer
+        if o.ndim == 2: # a word has no spaces, though a tokenizer may decode its pieces with some
+            return [w for w in (''.join(tok.decode([i for i in ws.tolist() if i != tok.pad_token_id]).split()) for ws in o) if w]
         ids = [i for i in o.tolist() if i != tok.pad_token_id]
         seps = {tok.sep_token_id, tok.eos_token_id} - {None}
         segs, cur = [], []
@@ -80,7 +111,7 @@ class HF_TextItemTfm(Transform):
         texts = [t for t in (tok.decode(s, skip_special_tokens=True).strip() for s in segs) if t]
         return TitledStr(f" {tok.sep_token or tok.eos_token or '|'} ".join(texts))
 
-# %% ../../nbs/10_data.core.ipynb #68452cee
+# %% ../../nbs/10_data.core.ipynb #4a8b13f9
 class HF_BeforeBatchTransform(ItemTransform):
     "Tokenizes and pads a list of samples in one tokenizer call; the one mechanism each task extends"
     def __init__(self,
@@ -114,8 +145,8 @@ class HF_BeforeBatchTransform(ItemTransform):
 
     def tokenize(self, xs:list, **kwargs):
         "One padded tokenizer call for a batch, with overflow windows so truncation can be reported"
-        return self.tokenizer_call(xs, padding=self.padding, pad_to_multiple_of=self.pad_to_multiple_of,
-                                   return_overflowing_tokens=self.truncating, return_tensors='pt', **kwargs)
+        kwargs = {'return_overflowing_tokens': self.truncating, **kwargs}
+        return self.tokenizer_call(xs, padding=self.padding, pad_to_multiple_of=self.pad_to_multiple_of, return_tensors='pt', **kwargs)
 
     def lengths(self, xs:list) -> list[int]:
         "Token count of each input (after truncation): the sort key for length-sorted batches"
@@ -139,12 +170,19 @@ class HF_BeforeBatchTransform(ItemTransform):
         names = [k for k in enc.keys() if k != 'overflow_to_sample_mapping']
         return [({k: enc[k][j] for k in names},) + tuple(s[1:]) for j, s in zip(keep, samples)]
 
-# %% ../../nbs/10_data.core.ipynb #495735ab
-class HF_AfterBatchTransform(Transform):
-    "Decodes a batch's dict of model inputs to `HF_BaseInput` token ids, so fastai's display functions dispatch to blurr"
-    def decodes(self, x:dict): return HF_BaseInput(x['input_ids'])
+    def decode_batch(self, b:list):
+        "A collated batch (inputs dict, then targets or predictions) as types fastai's display functions dispatch on"
+        return [HF_BaseInput(b[0]['input_ids']), *b[1:]]
 
-# %% ../../nbs/10_data.core.ipynb #4cea6616
+# %% ../../nbs/10_data.core.ipynb #3a82e794
+class HF_AfterBatchTransform(ItemTransform):
+    "Decodes a collated blurr batch with the `decode_batch` of the batch transform that built it"
+    def __init__(self, before_batch_tfm:HF_BeforeBatchTransform): self.before_batch_tfm = before_batch_tfm
+    def decodes(self, b):
+        if isinstance(b, dict): return self.before_batch_tfm.decode_batch([b])[0]
+        return self.before_batch_tfm.decode_batch(list(b)) if isinstance(b[0], dict) else b
+
+# %% ../../nbs/10_data.core.ipynb #69e1bb0e
 def text_length(sample) -> int:
     "Number of characters of a sample's text (or text pair, or word list): the sort key when no tokenizer can count"
     x = sample[0]
@@ -157,10 +195,15 @@ def _with_context(e:Exception, prefix:str) -> Exception:
     try: return cls(msg)
     except TypeError: return RuntimeError(msg)
 
+def default_num_workers() -> int:
+    "DataLoader worker processes for blurr: fastai's default with a GPU, none on a CPU-only machine"
+    return defaults.cpus if torch.cuda.is_available() else 0
+
 class HF_SortedDL(SortedDL):
     "A `SortedDL` sorted by token count, whose item errors name the split and row they come from"
-    def __init__(self, dataset, sort_func=None, res=None, **kwargs):
+    def __init__(self, dataset, sort_func=None, res=None, num_workers:int|None=None, **kwargs):
         count_tokens = sort_func is None and res is None
+        kwargs['num_workers'] = default_num_workers() if num_workers is None else num_workers
         # when counting tokens we measure every item ourselves, after the DataLoader is set up
         super().__init__(dataset, sort_func=sort_func or text_length, res=[] if count_tokens else res, **kwargs)
         if count_tokens:
@@ -179,7 +222,7 @@ class HF_SortedDL(SortedDL):
             tls = getattr(self.dataset, 'tls', [self.dataset])[0]
             raise _with_context(e, f"Could not build {_row_name(tls, s)} of the {split} set: ") from e
 
-# %% ../../nbs/10_data.core.ipynb #6ffe8e45
+# %% ../../nbs/10_data.core.ipynb #6613c127
 class HF_TextBlock(TransformBlock):
     "A `TransformBlock` for Hugging Face inputs: raw texts through the pipeline, tokenized and padded at batch time"
     @delegates(HF_BeforeBatchTransform.__init__)
@@ -194,10 +237,11 @@ class HF_TextBlock(TransformBlock):
             if hf_tokenizer is None: raise ValueError("HF_TextBlock needs `hf_tokenizer` (and `hf_arch`) or a `before_batch_tfm`.")
             before_batch_tfm = HF_BeforeBatchTransform(hf_arch, hf_tokenizer, **kwargs)
         self.before_batch_tfm = before_batch_tfm
-        super().__init__(type_tfms=HF_TextItemTfm(before_batch_tfm.hf_tokenizer), batch_tfms=HF_AfterBatchTransform(),
+        super().__init__(type_tfms=HF_TextItemTfm(before_batch_tfm.hf_tokenizer, before_batch_tfm.is_split_into_words),
+                         batch_tfms=HF_AfterBatchTransform(before_batch_tfm),
                          dl_type=dl_type or HF_SortedDL, dls_kwargs={'before_batch': before_batch_tfm})
 
-# %% ../../nbs/10_data.core.ipynb #6613c127
+# %% ../../nbs/10_data.core.ipynb #53d862d5
 def _shorten(s, trunc_at): s = str(s); return s if trunc_at is None or len(s) <= trunc_at else s[:trunc_at] + '…'
 
 def show_table(df:pd.DataFrame):

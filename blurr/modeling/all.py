@@ -8,6 +8,7 @@ __all__ = []
 # %% ../../nbs/29_modeling.all.ipynb #c722236e
 from ..data.all import *
 from .core import *
+from .token_classification import *
 
 # %% ../../nbs/29_modeling.all.ipynb #148c5868
 __all__ = [name for name in dir() if not name.startswith('_')]

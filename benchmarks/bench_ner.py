@@ -1,0 +1,204 @@
+#!/usr/bin/env python
+"""Token classification (NER): blurr + fastai against the Hugging Face `Trainer`, on the same job.
+
+Same model (all-MiniLM-L6-v2, one output per WNUT-16 tag, same seed so the same initial head), same train/valid
+tweets of `wnut16_df`, epochs, batch size, max_length, one-cycle schedule (fastai's formula on both sides) and fused
+AdamW hyper-parameters, full fine-tuning, no gradient clipping, first-sub-token labels on both sides. The Trainer side
+is the usual recipe: `Dataset.map` tokenization with label alignment, `DataCollatorForTokenClassification`,
+`group_by_length` sampling. Entity F1 is seqeval's on word-level tags (each word's first sub-token) for both.
+Each side runs in its own fresh subprocess and prints one JSON line; the parent prints the comparison.
+
+    .venv/bin/python benchmarks/bench_ner.py --epochs 2
+"""
+from __future__ import annotations
+import argparse, json, os, sys, time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_seqcls import TAG, StepProbe, peak_rss_mb, pad_stats, decay_split, FastaiOneCycle, print_rows
+
+
+def load(a):
+    from blurr.embedded import wnut16_df
+    df = wnut16_df(n=a.n, seed=a.seed)
+    train_tags = sorted({t for ts in df[~df.is_valid].tags for t in ts})
+    vocab = sorted(set(train_tags) | {'I-' + t[2:] for t in train_tags if t.startswith('B-')})  # what HF_TokenCategorize builds
+    return df, vocab
+
+def head_checksum(model) -> float: return float(sum(p.detach().abs().sum() for p in model.classifier.parameters()))
+
+def entity_scores(targs, preds) -> dict:
+    from seqeval.metrics import f1_score, precision_score, recall_score, accuracy_score
+    return dict(f1=f1_score(targs, preds, zero_division=0), precision=precision_score(targs, preds, zero_division=0),
+                recall=recall_score(targs, preds, zero_division=0), word_acc=accuracy_score(targs, preds))
+
+
+def run_blurr(a) -> dict:
+    import torch
+    from fastai.text.all import DataBlock, ColReader, ColSplitter, Learner, CrossEntropyLossFlat, Callback, set_seed
+    from blurr.modeling.all import (BLURR_MODEL_HELPER, HF_TASKS_AUTO, HF_TextBlock, HF_TokenCategoryBlock,
+                                    HF_TokenClassBeforeBatchTransform, HF_BaseModelWrapper, HF_BaseModelCallback,
+                                    hf_splitter, TorchAdamW, seqeval_metrics)
+    from blurr.embedded import default_model_path
+    df, vocab = load(a)
+    set_seed(a.seed)
+    hf_arch, _, tok, _ = BLURR_MODEL_HELPER.get_hf_objects(default_model_path(), task=None)
+    tfm = HF_TokenClassBeforeBatchTransform(hf_arch, tok, max_length=a.max_length)
+    dls = DataBlock(blocks=(HF_TextBlock(before_batch_tfm=tfm), HF_TokenCategoryBlock()), get_x=ColReader('words'),
+                    get_y=ColReader('tags'), splitter=ColSplitter()).dataloaders(
+        df, bs=a.bs, **({} if a.blurr_workers is None else {'num_workers': a.blurr_workers}))
+    assert list(dls.vocab) == vocab, (list(dls.vocab), vocab)
+    torch.manual_seed(a.seed)
+    model = BLURR_MODEL_HELPER.get_hf_objects(default_model_path(), task=HF_TASKS_AUTO.TokenClassification,
+                                              config_kwargs={'num_labels': len(vocab)})[3]
+    head0 = head_checksum(model)
+    learn = Learner(dls, HF_BaseModelWrapper(model), opt_func=TorchAdamW, wd=0.01, loss_func=CrossEntropyLossFlat(),
+                    metrics=seqeval_metrics(), cbs=HF_BaseModelCallback, splitter=hf_splitter)
+    masks = [b[0]['attention_mask'] for b in dls.train]; z, tot = pad_stats(masks); del masks
+    probe = StepProbe(model)
+    class BenchCB(Callback):
+        order = -100
+        def before_fit(self): self.train_s = []
+        def before_train(self): self.t0 = time.perf_counter()
+        def after_train(self): self.train_s.append(time.perf_counter() - self.t0)
+        def before_step(self): h = self.learn.opt.hypers[0]; probe.opt_begin(h['lr'], h['mom'])
+        def after_step(self): probe.opt_end()
+    cb = BenchCB()
+    set_seed(a.seed)
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(a.epochs, lr_max=a.lr, cbs=cb)
+    _, valid_loss, p, r, f1, acc = learn.recorder.values[-1]
+    train_s = sum(cb.train_s)
+    return dict(side='blurr', steps=probe.steps, train_s=train_s, samples=probe.steps * a.bs,
+                pad_frac=probe.pad_zeros / max(probe.pad_total, 1), pad_frac_pass=z / tot, tokens=probe.pad_total,
+                f1=f1, precision=p, recall=r, word_acc=acc, head_init_sum=head0, peak_rss_mb=peak_rss_mb(),
+                n_train=int((~df.is_valid).sum()), n_valid=int(df.is_valid.sum()), **probe.summary(train_s))
+
+
+def run_hf(a) -> dict:
+    import tempfile, numpy as np, torch, datasets
+    from transformers import (AutoConfig, AutoTokenizer, AutoModelForTokenClassification, DataCollatorForTokenClassification,
+                              Trainer, TrainerCallback, TrainingArguments, set_seed)
+    from blurr.embedded import default_model_path
+    datasets.disable_progress_bars()
+    df, vocab = load(a)
+    path = default_model_path()
+    set_seed(a.seed)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    torch.manual_seed(a.seed)
+    model = AutoModelForTokenClassification.from_pretrained(path, config=AutoConfig.from_pretrained(path, num_labels=len(vocab)))
+    head0 = head_checksum(model)
+    o2i = {t: i for i, t in enumerate(vocab)}
+
+    def align(batch):   # the usual recipe: the first sub-token of each word carries its tag, the others -100
+        enc = tokenizer(batch['words'], is_split_into_words=True, truncation=True, max_length=a.max_length)
+        labels = []
+        for i, tags in enumerate(batch['tags']):
+            prev, row = None, []
+            for w in enc.word_ids(i):
+                row.append(-100 if w is None or w == prev else o2i[tags[w]]); prev = w
+            labels.append(row)
+        enc['labels'] = labels
+        return enc
+    def to_ds(d): return datasets.Dataset.from_dict({'words': list(map(list, d.words)), 'tags': list(map(list, d.tags))}).map(
+        align, batched=True, remove_columns=['words', 'tags'])
+    train_ds, valid_ds = to_ds(df[~df.is_valid]), to_ds(df[df.is_valid])
+    steps = a.epochs * (len(train_ds) // a.bs)
+    decay, no_decay = decay_split(model)
+    opt = torch.optim.AdamW([{'params': decay, 'weight_decay': 0.01}, {'params': no_decay, 'weight_decay': 0.0}],
+                            lr=a.lr, betas=(0.9, 0.99), eps=1e-5, weight_decay=0.01, fused=True)
+    sched = FastaiOneCycle(opt, a.lr, steps)
+    args = TrainingArguments(output_dir=tempfile.mkdtemp(prefix='bench_ner_'), num_train_epochs=a.epochs,
+        per_device_train_batch_size=a.bs, per_device_eval_batch_size=a.bs, train_sampling_strategy='group_by_length',
+        dataloader_drop_last=True,  # as fastai does for training: the same steps on both sides
+        dataloader_num_workers=0, dataloader_pin_memory=False, max_grad_norm=0.0, fp16=False, bf16=False,
+        eval_strategy='no', save_strategy='no', logging_strategy='no', report_to='none', disable_tqdm=True, seed=a.seed)
+    probe = StepProbe(model)
+    class BenchCB(TrainerCallback):
+        def __init__(self): self.train_s = []
+        def on_epoch_begin(self, args, state, control, **kw): self.t0 = time.perf_counter()
+        def on_epoch_end(self, args, state, control, **kw): self.train_s.append(time.perf_counter() - self.t0)
+        def on_pre_optimizer_step(self, args, state, control, **kw):
+            probe.opt_begin(opt.param_groups[0]['lr'], opt.param_groups[0]['betas'][0])
+        def on_optimizer_step(self, args, state, control, **kw): probe.opt_end()
+    cb = BenchCB()
+    trainer = Trainer(model=model, args=args, train_dataset=train_ds, processing_class=tokenizer,
+                      data_collator=DataCollatorForTokenClassification(tokenizer), optimizers=(opt, sched), callbacks=[cb])
+    masks = [b['attention_mask'] for b in trainer.get_train_dataloader()]; z, tot = pad_stats(masks); del masks
+    set_seed(a.seed)
+    trainer.train()
+    train_s = sum(cb.train_s)
+    trainer.args.dataloader_drop_last = False   # evaluate every validation tweet
+    pred = trainer.predict(valid_ds)
+    logits, labels = pred.predictions, pred.label_ids
+    targs = [[vocab[l] for l in row if l != -100] for row in labels]
+    preds = [[vocab[p] for p, l in zip(prow, row) if l != -100] for prow, row in zip(logits.argmax(-1), labels)]
+    return dict(side='hf', steps=probe.steps, train_s=train_s, samples=probe.steps * a.bs,
+                pad_frac=probe.pad_zeros / max(probe.pad_total, 1), pad_frac_pass=z / tot, tokens=probe.pad_total,
+                **entity_scores(targs, preds), head_init_sum=head0, peak_rss_mb=peak_rss_mb(),
+                n_train=len(train_ds), n_valid=len(valid_ds), **probe.summary(train_s))
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--n', type=int, default=None, help='a random sample of N tweets of wnut16_df (default: all; 20%% validation)')
+    p.add_argument('--epochs', type=int, default=2)
+    p.add_argument('--bs', type=int, default=16)
+    p.add_argument('--lr', type=float, default=3e-4, help="one-cycle peak learning rate (fastai's lr_max)")
+    p.add_argument('--max-length', type=int, default=128)
+    p.add_argument('--seed', type=int, default=42)
+    p.add_argument('--only', choices=['blurr', 'hf'])
+    p.add_argument('--blurr-workers', type=int, default=None, help="blurr DataLoader worker processes (default: fastai's)")
+    p.add_argument('--worker', choices=['blurr', 'hf'], help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+def run_side(side, a):
+    import subprocess
+    cmd = [sys.executable, os.path.abspath(__file__), '--worker', side, '--epochs', str(a.epochs), '--bs', str(a.bs),
+           '--lr', repr(a.lr), '--max-length', str(a.max_length), '--seed', str(a.seed)] + (['--n', str(a.n)] if a.n else []) + (
+           ['--blurr-workers', str(a.blurr_workers)] if a.blurr_workers is not None else [])
+    print(f'[{side}] running', file=sys.stderr, flush=True)
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = [l for l in proc.stdout.splitlines() if l.startswith(TAG)]
+    if proc.returncode != 0 or not lines:
+        print(f'[{side}] FAILED (exit {proc.returncode}):\n{(proc.stdout + proc.stderr)[-4000:]}', file=sys.stderr)
+        return None
+    return json.loads(lines[-1][len(TAG):])
+
+def main(argv=None):
+    a = parse_args(argv)
+    if a.worker:
+        res = (run_blurr if a.worker == 'blurr' else run_hf)(a)
+        res.pop('per_step_fwd_bwd_opt_ms', None)
+        print(TAG + json.dumps(res), flush=True)
+        return
+    import torch
+    from importlib.metadata import version
+    print(f'# bench_ner: torch {torch.__version__}, transformers {version("transformers")}, fastai {version("fastai")}, '
+          f'threads {torch.get_num_threads()}, cpus {os.cpu_count()}')
+    print(f'# job: all-MiniLM-L6-v2, wnut16_df(seed={a.seed}{f", n={a.n}" if a.n else ""}), epochs={a.epochs}, bs={a.bs}, '
+          f'lr_max={a.lr:g}, max_length={a.max_length}, fastai one-cycle, fused AdamW (beta2 0.99, eps 1e-5, wd 0.01), '
+          'first-sub-token labels, no grad clipping')
+    sides = [a.only] if a.only else ['blurr', 'hf']
+    res = {s: run_side(s, a) for s in sides}
+    rows = [r for r in res.values() if r is not None]
+    cols = [('side', 's', lambda r: r['side']), ('steps', 'd', lambda r: r['steps']), ('train_s', '.1f', lambda r: r['train_s']),
+            ('samples/s', '.2f', lambda r: r['samples'] / r['train_s']), ('median_ms', '.0f', lambda r: r['step_ms_median']),
+            ('pad%', '.1f', lambda r: 100 * r['pad_frac']), ('tokens', 'd', lambda r: r['tokens']),
+            ('peak_MB', '.0f', lambda r: r['peak_rss_mb']), ('entity_f1', '.4f', lambda r: r['f1']),
+            ('precision', '.4f', lambda r: r['precision']), ('recall', '.4f', lambda r: r['recall']),
+            ('word_acc', '.4f', lambda r: r['word_acc'])]
+    if rows: print(); print_rows(cols, rows)
+    if rows:
+        print('\n# per training step (ms): fwd = model forward; bwd = forward end -> optimizer step (loss, backward); '
+              'opt = optimizer step; rest = the rest (getting the batch: tokenize, align and pad for blurr, collate for HF)')
+        print_rows([('side', 's', lambda r: r['side'])] + [(k, '.1f', (lambda k: lambda r: r[k + '_ms'])(k)) for k in ('fwd', 'bwd', 'opt', 'rest')], rows)
+    if len(rows) == 2:
+        b, h = res['blurr'], res['hf']
+        print(f"\nblurr/HF samples/s: {(b['samples'] / b['train_s']) / (h['samples'] / h['train_s']):.3f}   (>1: blurr faster)")
+        print(f"entity F1 blurr - HF: {100 * (b['f1'] - h['f1']):+.2f} points")
+        print(f"# checks: same initial head: {b['head_init_sum'] == h['head_init_sum']}; same train/valid tweets: "
+              f"{b['n_train'] == h['n_train']}/{b['n_valid'] == h['n_valid']}; steps {b['steps']}/{h['steps']}")
+    if len(rows) < len(sides): sys.exit(1)
+
+if __name__ == '__main__':
+    main()

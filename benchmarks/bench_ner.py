@@ -67,10 +67,20 @@ def run_blurr(a) -> dict:
     set_seed(a.seed)
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(a.epochs, lr_max=a.lr, cbs=cb)
     _, valid_loss, p, r, f1, acc = learn.recorder.values[-1]
+    # Cross-check of blurr's metric: the Trainer side's scoring (argmax where the label is not -100) on blurr's model
+    targs, preds = [], []
+    learn.model.eval()
+    with torch.no_grad():
+        for xb, yb in dls.valid:
+            logits = learn.model(xb)['logits']
+            for prow, row in zip(logits.argmax(-1), yb):
+                targs.append([vocab[l] for l in row.tolist() if l != -100])
+                preds.append([vocab[q] for q, l in zip(prow.tolist(), row.tolist()) if l != -100])
+    f1_trainer_scoring = entity_scores(targs, preds)['f1']
     train_s = sum(cb.train_s)
     return dict(side='blurr', steps=probe.steps, train_s=train_s, samples=probe.steps * a.bs,
                 pad_frac=probe.pad_zeros / max(probe.pad_total, 1), pad_frac_pass=z / tot, tokens=probe.pad_total,
-                f1=f1, precision=p, recall=r, word_acc=acc, head_init_sum=head0, peak_rss_mb=peak_rss_mb(),
+                f1=f1, f1_trainer_scoring=f1_trainer_scoring, precision=p, recall=r, word_acc=acc, head_init_sum=head0, peak_rss_mb=peak_rss_mb(),
                 n_train=int((~df.is_valid).sum()), n_valid=int(df.is_valid.sum()), **probe.summary(train_s))
 
 

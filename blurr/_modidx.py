@@ -96,8 +96,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                                  'blurr/data/token_classification.py'),
                                                  'blurr.data.token_classification.tagged_words': ( 'data.token_classification.html#tagged_words',
                                                                                                    'blurr/data/token_classification.py'),
-                                                 'blurr.data.token_classification.word_labels': ( 'data.token_classification.html#word_labels',
-                                                                                                  'blurr/data/token_classification.py'),
                                                  'blurr.data.token_classification.word_token_positions': ( 'data.token_classification.html#word_token_positions',
                                                                                                            'blurr/data/token_classification.py'),
                                                  'blurr.data.token_classification.word_windows': ( 'data.token_classification.html#word_windows',

@@ -14,9 +14,8 @@ from .core import *
 from .core import _row_name, _col_name
 
 # %% auto #0
-__all__ = ['HF_TokenCategorize', 'HF_CheckWordTags', 'HF_TokenCategoryBlock', 'align_labels', 'word_labels', 'inside_ids',
-           'word_windows', 'word_token_positions', 'HF_TokenClassBeforeBatchTransform', 'HF_WordsInput', 'tagged_words',
-           'show_batch']
+__all__ = ['HF_TokenCategorize', 'HF_CheckWordTags', 'HF_TokenCategoryBlock', 'align_labels', 'inside_ids', 'word_windows',
+           'word_token_positions', 'HF_TokenClassBeforeBatchTransform', 'HF_WordsInput', 'tagged_words', 'show_batch']
 
 # %% ../../nbs/11_data.token_classification.ipynb #8f15fb66
 class HF_TokenCategorize(Transform):
@@ -59,26 +58,18 @@ class HF_TokenCategoryBlock(TransformBlock):
         super().__init__(type_tfms=HF_TokenCategorize(vocab, add_inside_tags), item_tfms=HF_CheckWordTags())
 
 # %% ../../nbs/11_data.token_classification.ipynb #daf3a756
-def align_labels(word_ids:list, tags:list[int], strategy:str='first', inside:list[int]|None=None, ignore_index:int=-100) -> list[int]:
-    "Sub-token labels from word tags (`tags[w]` for word `w`) by `strategy`: 'first', 'all' or 'bio' (`inside[t]`: the I- id of tag `t`)"
+def align_labels(word_ids:Tensor, tags:Tensor, strategy:str='first', inside:list[int]|None=None, ignore_index:int=-100) -> Tensor:
+    "Sub-token labels (rows x sub-tokens) from word ids and each row's word tags, by `strategy`: 'first', 'all' or 'bio' (`inside[t]`: the I- id of tag `t`)"
     if strategy not in ('first', 'all', 'bio'): raise ValueError(f"strategy={strategy!r}: use 'first', 'all' or 'bio'.")
     if strategy == 'bio' and inside is None: raise ValueError("strategy='bio' needs `inside`, the I- tag id of each tag id.")
-    labels, prev = [], None
-    for w in word_ids:
-        if w is None or w < 0: labels.append(ignore_index); w = None
-        elif w != prev: labels.append(tags[w])
-        elif strategy == 'first': labels.append(ignore_index)
-        elif strategy == 'all': labels.append(tags[w])
-        else: labels.append(inside[tags[w]])
-        prev = w
+    special = word_ids < 0
+    labels = tags.gather(-1, word_ids.clamp(min=0))
+    continuation = torch.zeros_like(special)
+    continuation[..., 1:] = (word_ids[..., 1:] == word_ids[..., :-1]) & ~special[..., 1:]
+    if strategy == 'first': labels[continuation] = ignore_index
+    elif strategy == 'bio': labels[continuation] = tensor(inside)[labels[continuation]]
+    labels[special] = ignore_index
     return labels
-
-def word_labels(word_ids:list, labels:list[int]) -> dict[int, int]:
-    "Each word's label: the label of its first sub-token"
-    res = {}
-    for w, l in zip(word_ids, labels):
-        if w is not None and w >= 0 and w not in res: res[w] = l
-    return res
 
 def inside_ids(vocab) -> list[int]:
     "For each tag id of `vocab`, the id of its `I-` tag when it is a `B-` tag with one, else itself"
@@ -169,13 +160,10 @@ class HF_TokenClassBeforeBatchTransform(HF_BeforeBatchTransform):
         enc = self.tokenize([s[0] for s in samples])
         xs = [{k: v[j] for k, v in enc.items()} for j in range(len(enc['input_ids']))]
         if len(samples[0]) < 2: return [(x,) for x in xs]
+        tags = torch.nn.utils.rnn.pad_sequence([s[1].as_subclass(Tensor) for s in samples], batch_first=True)
         inside = inside_ids(self.vocab) if self.label_strategy == 'bio' else None
-        rows = []
-        for x in xs:
-            s = samples[int(x['sample_idx'])]
-            labels = align_labels(x['word_ids'].tolist(), s[1].tolist(), self.label_strategy, inside, self.ignore_index)
-            rows.append((x, tensor(labels)) + tuple(s[2:]))
-        return rows
+        labels = align_labels(enc['word_ids'], tags[enc['sample_idx']], self.label_strategy, inside, self.ignore_index)
+        return [(x, y) + tuple(samples[int(x['sample_idx'])][2:]) for x, y in zip(xs, labels)]
 
     def decode_batch(self, b:list):
         "One row per example: a words x sub-tokens grid of ids, and one tag id per word for targets and predictions"

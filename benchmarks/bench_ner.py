@@ -206,6 +206,7 @@ def main(argv=None):
         b, h = res['blurr'], res['hf']
         print(f"\nblurr/HF samples/s: {(b['samples'] / b['train_s']) / (h['samples'] / h['train_s']):.3f}   (>1: blurr faster)")
         print(f"entity F1 blurr - HF: {100 * (b['f1'] - h['f1']):+.2f} points")
+        print(f"# blurr's F1 scored the Trainer's way (argmax where the label is not -100): {b['f1_trainer_scoring']:.4f}")
         print(f"# checks: same initial head: {b['head_init_sum'] == h['head_init_sum']}; same train/valid tweets: "
               f"{b['n_train'] == h['n_train']}/{b['n_valid'] == h['n_valid']}; steps {b['steps']}/{h['steps']}")
     if len(rows) < len(sides): sys.exit(1)

@@ -15,7 +15,8 @@ import argparse, json, os, sys, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_seqcls import TAG, StepProbe, peak_rss_mb, pad_stats, decay_split, FastaiOneCycle, print_rows
+from bench_seqcls import (TAG, StepProbe, peak_rss_mb, pad_stats, decay_split, FastaiOneCycle, print_rows, fastai_timer,
+                          trainer_timer)
 
 
 def load(a):
@@ -35,7 +36,7 @@ def entity_scores(targs, preds) -> dict:
 
 def run_blurr(a) -> dict:
     import torch
-    from fastai.text.all import DataBlock, ColReader, ColSplitter, Learner, CrossEntropyLossFlat, Callback, set_seed
+    from fastai.text.all import DataBlock, ColReader, ColSplitter, Learner, CrossEntropyLossFlat, set_seed
     from blurr.modeling.all import (BLURR_MODEL_HELPER, HF_TASKS_AUTO, HF_TextBlock, HF_TokenCategoryBlock,
                                     HF_TokenClassBeforeBatchTransform, HF_BaseModelWrapper, HF_BaseModelCallback,
                                     hf_splitter, TorchAdamW, seqeval_metrics)
@@ -56,14 +57,7 @@ def run_blurr(a) -> dict:
                     metrics=seqeval_metrics(), cbs=HF_BaseModelCallback, splitter=hf_splitter)
     masks = [b[0]['attention_mask'] for b in dls.train]; z, tot = pad_stats(masks); del masks
     probe = StepProbe(model)
-    class BenchCB(Callback):
-        order = -100
-        def before_fit(self): self.train_s = []
-        def before_train(self): self.t0 = time.perf_counter()
-        def after_train(self): self.train_s.append(time.perf_counter() - self.t0)
-        def before_step(self): h = self.learn.opt.hypers[0]; probe.opt_begin(h['lr'], h['mom'])
-        def after_step(self): probe.opt_end()
-    cb = BenchCB()
+    cb = fastai_timer(probe)
     set_seed(a.seed)
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(a.epochs, lr_max=a.lr, cbs=cb)
     _, valid_loss, p, r, f1, acc = learn.recorder.values[-1]
@@ -87,7 +81,7 @@ def run_blurr(a) -> dict:
 def run_hf(a) -> dict:
     import tempfile, numpy as np, torch, datasets
     from transformers import (AutoConfig, AutoTokenizer, AutoModelForTokenClassification, DataCollatorForTokenClassification,
-                              Trainer, TrainerCallback, TrainingArguments, set_seed)
+                              Trainer, TrainingArguments, set_seed)
     from blurr.embedded import default_model_path
     datasets.disable_progress_bars()
     df, vocab = load(a)
@@ -123,14 +117,7 @@ def run_hf(a) -> dict:
         dataloader_num_workers=0, dataloader_pin_memory=False, max_grad_norm=0.0, fp16=False, bf16=False,
         eval_strategy='no', save_strategy='no', logging_strategy='no', report_to='none', disable_tqdm=True, seed=a.seed)
     probe = StepProbe(model)
-    class BenchCB(TrainerCallback):
-        def __init__(self): self.train_s = []
-        def on_epoch_begin(self, args, state, control, **kw): self.t0 = time.perf_counter()
-        def on_epoch_end(self, args, state, control, **kw): self.train_s.append(time.perf_counter() - self.t0)
-        def on_pre_optimizer_step(self, args, state, control, **kw):
-            probe.opt_begin(opt.param_groups[0]['lr'], opt.param_groups[0]['betas'][0])
-        def on_optimizer_step(self, args, state, control, **kw): probe.opt_end()
-    cb = BenchCB()
+    cb = trainer_timer(probe, opt)
     trainer = Trainer(model=model, args=args, train_dataset=train_ds, processing_class=tokenizer,
                       data_collator=DataCollatorForTokenClassification(tokenizer), optimizers=(opt, sched), callbacks=[cb])
     masks = [b['attention_mask'] for b in trainer.get_train_dataloader()]; z, tot = pad_stats(masks); del masks

@@ -87,6 +87,32 @@ class StepProbe:
                     rest_ms=1e3 * (train_s - self.fwd - self.bwd - self.opt) / s)
 
 
+def fastai_timer(probe):
+    "A fastai callback timing the training phase of each epoch (the batches, not the validation) and the optimizer step"
+    from fastai.callback.core import Callback
+    class BenchCB(Callback):
+        order = -100
+        def before_fit(self): self.train_s = []
+        def before_train(self): self.t0 = time.perf_counter()
+        def after_train(self): self.train_s.append(time.perf_counter() - self.t0)
+        def before_step(self):
+            h = self.learn.opt.hypers[0]
+            probe.opt_begin(h['lr'], h['mom'])
+        def after_step(self): probe.opt_end()
+    return BenchCB()
+
+def trainer_timer(probe, opt):
+    "A Trainer callback timing each training epoch (on_epoch_begin..on_epoch_end; eval is off) and the optimizer step"
+    from transformers import TrainerCallback
+    class BenchCB(TrainerCallback):
+        def __init__(self): self.train_s = []
+        def on_epoch_begin(self, args, state, control, **kw): self.t0 = time.perf_counter()
+        def on_epoch_end(self, args, state, control, **kw): self.train_s.append(time.perf_counter() - self.t0)
+        def on_pre_optimizer_step(self, args, state, control, **kw):
+            probe.opt_begin(opt.param_groups[0]['lr'], opt.param_groups[0]['betas'][0])
+        def on_optimizer_step(self, args, state, control, **kw): probe.opt_end()
+    return BenchCB()
+
 def load_df(a):
     from blurr.embedded import rotten_tomatoes_df
     df = rotten_tomatoes_df(n=a.n, valid_pct=0.2, seed=a.seed)
@@ -114,7 +140,7 @@ def run_blurr(a) -> dict:
     import torch
     from functools import partial
     from fastai.text.all import (DataBlock, CategoryBlock, ColReader, ColSplitter, Learner, Adam, CrossEntropyLossFlat,
-                                 accuracy, Callback, set_seed)
+                                 accuracy, set_seed)
     from blurr.utils import BLURR_MODEL_HELPER, HF_TASKS_AUTO
     from blurr.data.core import HF_TextBlock
     from blurr.modeling.core import HF_BaseModelWrapper, HF_BaseModelCallback, hf_splitter, TorchAdamW
@@ -146,17 +172,7 @@ def run_blurr(a) -> dict:
     rss_before_fit = cur_rss_mb()
 
     probe = StepProbe(hf_model)
-    class BenchCB(Callback):
-        "Times the training phase of each epoch (before_train..after_train: the batches, not the validation)"
-        order = -100
-        def before_fit(self): self.train_s = []
-        def before_train(self): self.t0 = time.perf_counter()
-        def after_train(self): self.train_s.append(time.perf_counter() - self.t0)
-        def before_step(self):
-            h = self.learn.opt.hypers[0]
-            probe.opt_begin(h['lr'], h['mom'])
-        def after_step(self): probe.opt_end()
-    cb = BenchCB()
+    cb = fastai_timer(probe)
 
     set_seed(a.seed)  # the data pass above drew random numbers: start the fit from the seed
     with learn.no_bar(), learn.no_logging():
@@ -213,7 +229,7 @@ def run_hf(a) -> dict:
     import tempfile
     import numpy as np, torch, datasets
     from transformers import (AutoConfig, AutoTokenizer, AutoModelForSequenceClassification, DataCollatorWithPadding,
-                              Trainer, TrainerCallback, TrainingArguments, set_seed)
+                              Trainer, TrainingArguments, set_seed)
     from blurr.embedded import default_model_path
     datasets.disable_progress_bars()
     rss_imports = cur_rss_mb()
@@ -261,15 +277,7 @@ def run_hf(a) -> dict:
     else: sched = FastaiOneCycle(opt, a.lr, steps)
 
     probe = StepProbe(model)
-    class BenchCB(TrainerCallback):
-        "Times each training epoch (on_epoch_begin..on_epoch_end; eval is off) and the optimizer step"
-        def __init__(self): self.train_s = []
-        def on_epoch_begin(self, args, state, control, **kw): self.t0 = time.perf_counter()
-        def on_epoch_end(self, args, state, control, **kw): self.train_s.append(time.perf_counter() - self.t0)
-        def on_pre_optimizer_step(self, args, state, control, **kw):
-            probe.opt_begin(opt.param_groups[0]['lr'], opt.param_groups[0]['betas'][0])
-        def on_optimizer_step(self, args, state, control, **kw): probe.opt_end()
-    cb = BenchCB()
+    cb = trainer_timer(probe, opt)
 
     trainer = Trainer(model=model, args=args, train_dataset=train_ds, eval_dataset=valid_ds, processing_class=tokenizer,
                       data_collator=DataCollatorWithPadding(tokenizer), optimizers=(opt, sched), callbacks=[cb])

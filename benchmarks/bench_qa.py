@@ -6,7 +6,7 @@ Same model (all-MiniLM-L6-v2 with a QA head, same seed so the same initial head)
 sides) and fused AdamW hyper-parameters, full fine-tuning, no gradient clipping, trained on each question's first
 answer. The Trainer side is the usual `run_qa.py` recipe: `Dataset.map` window tokenization with start/end tokens from
 the offsets (the CLS token when the answer is not all in the window), `DataCollatorWithPadding`, `group_by_length`
-sampling, then `trainer.predict` on the validation windows and the usual post-processing (n_best 20 starts x 20 ends,
+sampling, then the model on the validation windows in order and the usual post-processing (n_best 20 starts x 20 ends,
 best start+end logit sum over all of an example's windows, at most 30 tokens). EM/F1 are blurr's `squad_exact_match` /
 `squad_f1` against every gold answer for both. Each model is also scored by the other side's post-processing, so a
 post-processing difference can be told apart from a training difference. Each side runs in its own fresh subprocess
@@ -23,10 +23,13 @@ from bench_seqcls import TAG, StepProbe, peak_rss_mb, pad_stats, decay_split, Fa
 
 
 def load(a):
+    "The questions of the job: `question`, `context`, `answers` (every gold answer) and `is_valid`"
     from blurr.embedded import wnut16_qa_df
     return wnut16_qa_df(n=a.n, seed=a.seed)
 
-def head_checksum(model) -> float: return float(sum(p.detach().abs().sum() for p in model.qa_outputs.parameters()))
+def head_checksum(model) -> float:
+    "Sum of |w| of the QA head right after loading: equal on both sides iff the initial head is the same"
+    return float(sum(p.detach().abs().sum() for p in model.qa_outputs.parameters()))
 
 def count_windows(model) -> list:
     "A one-item list counting the windows (rows) the model trains on, from a forward pre-hook"
@@ -125,6 +128,7 @@ def window_logits(model, tokenizer, ds, bs):
 # The two sides
 # ---------------------------------------------------------------------------------------------------------------------
 def run_blurr(a) -> dict:
+    "The notebook's WNUT-16 QA fine-tuning: blurr's batch-time windows, `squad_metrics` at the end of `fit_one_cycle`"
     import torch
     from fastai.text.all import DataBlock, ColReader, ColSplitter, Learner, set_seed
     from blurr.modeling.all import (BLURR_MODEL_HELPER, HF_TASKS_AUTO, HF_TextBlock, HF_AnswerBlock, HF_QABeforeBatchTransform,
@@ -155,9 +159,11 @@ def run_blurr(a) -> dict:
     return dict(side='blurr', steps=probe.steps, train_s=train_s, examples=probe.steps * a.bs, windows=windows[0],
                 pad_frac=probe.pad_zeros / max(probe.pad_total, 1), pad_frac_pass=z / tot, tokens=probe.pad_total,
                 em=float(em), f1=float(f1), valid_loss=float(valid_loss), **cross, head_init_sum=head0, peak_rss_mb=peak_rss_mb(),
-                n_train=int((~df.is_valid).sum()), n_valid=int(df.is_valid.sum()), **probe.summary(train_s))
+                n_train=int((~df.is_valid).sum()), n_valid=int(df.is_valid.sum()), lrs=probe.lrs, moms=probe.moms,
+                **probe.summary(train_s))
 
 def run_hf(a) -> dict:
+    "The `run_qa.py` recipe with the `Trainer`, fastai's optimizer settings and schedule"
     import tempfile, torch, datasets
     from transformers import (AutoTokenizer, AutoModelForQuestionAnswering, DataCollatorWithPadding, Trainer,
                               TrainingArguments, set_seed)
@@ -190,15 +196,16 @@ def run_hf(a) -> dict:
     set_seed(a.seed)
     trainer.train()
     train_s = sum(cb.train_s)
-    trainer.args.dataloader_drop_last = False   # predict every validation window
-    start_logits, end_logits = trainer.predict(feats.remove_columns(['offset_mapping', 'example_idx'])).predictions
+    # Not `trainer.predict`: with `train_sampling_strategy='group_by_length'`, transformers 5 also length-groups the
+    # evaluation sampler, so its predictions come back out of the windows' order
+    start_logits, end_logits = window_logits(model, tokenizer, feats, a.bs)
     cross = cross_scores(start_logits, end_logits, feats, d, tokenizer)
     return dict(side='hf', steps=probe.steps, train_s=train_s, windows=windows[0],
                 examples=probe.steps * a.bs * len(df[~df.is_valid]) / len(train_ds),  # windows trained on, in examples
                 pad_frac=probe.pad_zeros / max(probe.pad_total, 1), pad_frac_pass=z / tot, tokens=probe.pad_total,
                 em=cross['em_hfpp'], f1=cross['f1_hfpp'], **cross, head_init_sum=head0, peak_rss_mb=peak_rss_mb(),
                 n_train=int((~df.is_valid).sum()), n_valid=len(d), n_train_windows=len(train_ds), n_valid_windows=len(feats),
-                **probe.summary(train_s))
+                lrs=probe.lrs, moms=probe.moms, **probe.summary(train_s))
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -208,7 +215,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--n', type=int, default=None, help='a random sample of N questions of wnut16_qa_df (default: all; 20%% validation)')
     p.add_argument('--epochs', type=int, default=2)
-    p.add_argument('--bs', type=int, default=16, help='examples per batch (blurr: its windows; HF: windows)')
+    p.add_argument('--bs', type=int, default=16, help='batch size: examples for blurr (each with all its windows), windows for the Trainer')
     p.add_argument('--lr', type=float, default=1e-4, help="one-cycle peak learning rate (fastai's lr_max)")
     p.add_argument('--max-length', type=int, default=128, help='tokens per window')
     p.add_argument('--stride', type=int, default=32, help='tokens shared by consecutive windows')
@@ -219,6 +226,7 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 def run_side(side, a):
+    "Run one side in a fresh subprocess; its result dict, or None if it failed"
     import subprocess
     cmd = [sys.executable, os.path.abspath(__file__), '--worker', side, '--epochs', str(a.epochs), '--bs', str(a.bs),
            '--lr', repr(a.lr), '--max-length', str(a.max_length), '--stride', str(a.stride), '--seed', str(a.seed)] + (
@@ -263,6 +271,10 @@ def report(res, sides):
     print(f"# checks: same initial head: {b['head_init_sum'] == h['head_init_sum']}; same train/valid questions: "
           f"{b['n_train'] == h['n_train']}/{b['n_valid'] == h['n_valid']}; steps {b['steps']}/{h['steps']}; windows trained on "
           f"{b['windows']}/{h['windows']} (HF: {h['n_train_windows']} training, {h['n_valid_windows']} validation windows)")
+    if b['lrs'] and len(b['lrs']) == len(h['lrs']):
+        dl, dm = (max(abs(x - y) for x, y in zip(b[k], h[k])) for k in ('lrs', 'moms'))
+        print(f"# schedule (each step's lr and beta1): max |lr diff| {dl:.3g} ({100 * dl / max(b['lrs']):.2f}% of the peak), "
+              f"max |beta1 diff| {dm:.3g}")
 
 def main(argv=None):
     a = parse_args(argv)

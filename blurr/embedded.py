@@ -4,13 +4,13 @@
 
 # %% ../nbs/02_embedded.ipynb #6be01965
 from __future__ import annotations
-import importlib.util, random
+import importlib.util, json, random
 import numpy as np
 from pathlib import Path
 import pandas as pd
 
 # %% auto #0
-__all__ = ['package_dir', 'default_model_path', 'rotten_tomatoes_df', 'wnut16_df', 'bio_entities', 'wnut16_qa_df']
+__all__ = ['package_dir', 'default_model_path', 'rotten_tomatoes_df', 'wnut16_df', 'bio_entities', 'wnut16_qa_df', 'aclsum_df']
 
 # %% ../nbs/02_embedded.ipynb #fd7d9e11
 def package_dir(module:str, pip_name:str|None=None) -> Path:
@@ -109,3 +109,17 @@ def wnut16_qa_df(
     for context in rnd.sample(no_entity, min(round(len(rows) * unanswerable_pct), len(no_entity))):
         rows.append(_qa_row(rnd.choice(asked), context))
     return _sample_split(pd.DataFrame(rows), n, valid_pct, seed)
+
+# %% ../nbs/02_embedded.ipynb #18d117d7
+def aclsum_df(
+    section:str='abstract', # The source text: 'abstract', 'introduction' or 'conclusion'
+    aspect:str='outcome', # The summary: 'challenge', 'approach' or 'outcome'
+) -> pd.DataFrame:
+    "ACLSum papers with columns `id`, `title`, `text` (a section), `summary` (an aspect) and `is_valid`"
+    folder, rows = package_dir('aclsum')/'dataset', []
+    for split, is_valid in (('train', False), ('val', True)):
+        for line in (folder/f'{split}.jsonl').read_text(encoding='utf-8').splitlines():
+            r = json.loads(line)
+            rows.append({'id': r['id'], 'title': r['title'], 'text': ' '.join(r['sentences'][section]),
+                         'summary': r['summary'][aspect], 'is_valid': is_valid})
+    return pd.DataFrame(rows)

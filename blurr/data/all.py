@@ -11,6 +11,7 @@ from ..utils import *
 from .core import *
 from .token_classification import *
 from .question_answering import *
+from .seq2seq import *
 
 # %% ../../nbs/19_data.all.ipynb #c95dc42f
 __all__ = [name for name in dir() if not name.startswith('_')]

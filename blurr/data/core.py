@@ -171,6 +171,12 @@ class HF_BeforeBatchTransform(ItemTransform):
         names = [k for k in enc.keys() if k != 'overflow_to_sample_mapping']
         return [({k: enc[k][j] for k in names},) + tuple(s[1:]) for j, s in zip(keep, samples)]
 
+    def setups(self, dl):
+        "Lend our tokenizer to the target transforms that decode token ids for display (they set `hf_tokenizer = None`)"
+        for tl in getattr(getattr(dl, 'dataset', None), 'tls', [])[1:]:
+            for t in tl.tfms.fs:
+                if getattr(t, 'hf_tokenizer', False) is None: t.hf_tokenizer = self.hf_tokenizer
+
     def decode_batch(self, b:list):
         "A collated batch (inputs dict, then targets or predictions) as types fastai's display functions dispatch on"
         return [HF_BaseInput(b[0]['input_ids']), *b[1:]]

@@ -18,7 +18,7 @@ from .core import _row_name, _col_name
 # %% auto #0
 __all__ = ['squad_json_df', 'answer_spans', 'check_answer', 'QALossFlat', 'HF_AnswerIds', 'HF_Answer', 'HF_CheckAnswer',
            'HF_AnswerBlock', 'answer_token_spans', 'HF_QABeforeBatchTransform', 'best_answer_spans', 'span_text',
-           'HF_QAInput', 'context_around', 'show_batch']
+           'HF_QAInput', 'example_first_rows', 'context_around', 'show_batch']
 
 # %% ../../nbs/12_data.question_answering.ipynb #d4c94470
 def squad_json_df(path:str|Path) -> pd.DataFrame:
@@ -144,11 +144,10 @@ class HF_QABeforeBatchTransform(HF_BeforeBatchTransform):
 
     def setups(self, dl):
         "Lend the answer transform our tokenizer (to decode answers), and learn whether training has unanswerable questions"
+        super().setups(dl)
         tls = getattr(getattr(dl, 'dataset', None), 'tls', [])
         answer_tfm = first(t for tl in tls[1:] for t in tl.tfms.fs if isinstance(t, HF_Answer))
-        if answer_tfm is not None:
-            answer_tfm.hf_tokenizer = self.hf_tokenizer
-            self.has_no_answer = self.has_no_answer or answer_tfm.has_no_answer
+        if answer_tfm is not None: self.has_no_answer = self.has_no_answer or answer_tfm.has_no_answer
 
     def ordered(self, xs:list) -> list[tuple[str, str]]: return [tuple(x) if self.question_first else (x[1], x[0]) for x in xs]
 
@@ -257,8 +256,15 @@ def _decode_qa(self, o:HF_QAInput):
 
 HF_TextItemTfm.decodes.dispatch(_decode_qa)   # the core item transform now also decodes this task's input type
 
-def _pad_rows(rows:list[list[int]], pad:int) -> Tensor:
-    res = torch.full((len(rows), max([len(r) for r in rows] + [1])), pad, dtype=torch.long)
+def example_first_rows(sample_idx:Tensor) -> list[int]:
+    "The first row (window) of each example of a batch"
+    res = {}
+    for r, ex in enumerate(sample_idx.tolist()): res.setdefault(ex, r)
+    return [res[ex] for ex in range(len(res))]
+
+def _pad_rows(rows:list[list[int]], pad:int, width:int|None=None) -> Tensor:
+    "`rows` of ids as one tensor, padded with `pad` to `width` (default: the longest row)"
+    res = torch.full((len(rows), width or max([len(r) for r in rows] + [1])), pad, dtype=torch.long)
     for i, r in enumerate(rows): res[i, :len(r)] = tensor(r, dtype=torch.long)
     return res
 
@@ -285,12 +291,13 @@ def decode_batch(self:HF_QABeforeBatchTransform, b:list):
     in_ctx = x['context_offsets'][..., 0] >= 0
     special = torch.isin(x['input_ids'], tensor(self.hf_tokenizer.all_special_ids))
     all_spans = [self.spans(x, y) for y in b[1:]]
-    window = [(sp['row'] if sp['row'] is not None else int((x['sample_idx'] == ex).nonzero()[0, 0]))
-              for ex, sp in enumerate(all_spans[0] if all_spans else self.target_spans(x, x['null_index'][:, None].expand(-1, 2)))]
+    first_rows = example_first_rows(x['sample_idx'])
+    shown = all_spans[0] if all_spans else [{'row': None}] * len(first_rows)   # show the window holding the answer
+    window = [sp['row'] if sp['row'] is not None else first_rows[ex] for ex, sp in enumerate(shown)]
     qs = [x['input_ids'][r][~in_ctx[r] & ~special[r] & x['attention_mask'][r].bool()].tolist() for r in window]
     cs = [x['input_ids'][r][in_ctx[r]].tolist() for r in window]
     width = max(len(r) for r in qs + cs)
-    inp = HF_QAInput(torch.stack([_pad_rows([q, c] + [[pad] * width], pad)[:2] for q, c in zip(qs, cs)]))
+    inp = HF_QAInput(torch.stack([_pad_rows([q, c], pad, width) for q, c in zip(qs, cs)]))
     answers = [HF_AnswerIds(_pad_rows([[] if sp['row'] is None else x['input_ids'][sp['row'], sp['start']:sp['end'] + 1].tolist()
                                        for sp in spans], pad)) for spans in all_spans]
     return [inp, *answers]

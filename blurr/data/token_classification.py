@@ -126,6 +126,7 @@ class HF_TokenClassBeforeBatchTransform(HF_BeforeBatchTransform):
         self._warned_word = False
 
     def setups(self, dl):
+        super().setups(dl)
         if self.vocab is None: self.vocab = getattr(dl, 'vocab', None)
 
     def windows(self, word_lists:list[list[str]]) -> list[tuple[int, int, int]]:

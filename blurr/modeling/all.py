@@ -10,6 +10,7 @@ from ..data.all import *
 from .core import *
 from .token_classification import *
 from .question_answering import *
+from .seq2seq import *
 
 # %% ../../nbs/29_modeling.all.ipynb #148c5868
 __all__ = [name for name in dir() if not name.startswith('_')]

@@ -51,8 +51,7 @@ class SquadState:
         self._last = learn.pred
         x, y = to_cpu(learn.xb[0]), learn.yb[0].cpu()
         spans = blurr_batch_tfm(learn.dls).spans(x, torch.stack(list(learn.pred), 1).detach().cpu(), self.null_threshold)
-        firsts = {}
-        for r, ex in enumerate(x['sample_idx'].tolist()): firsts.setdefault(ex, r)
+        firsts = example_first_rows(x['sample_idx'])
         for ex, sp in enumerate(spans):
             ctx = x['context_text'][firsts[ex]]
             self.preds.append(span_text(ctx, x['context_offsets'], sp)['answer'])

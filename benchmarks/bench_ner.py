@@ -15,15 +15,15 @@ import argparse, json, os, sys, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_seqcls import (TAG, StepProbe, peak_rss_mb, pad_stats, decay_split, FastaiOneCycle, print_rows, fastai_timer,
+from bench_seqcls import (TAG, run_worker, flags, worker_main, print_stack, StepProbe, peak_rss_mb, pad_stats, decay_split, FastaiOneCycle, print_rows, fastai_timer,
                           trainer_timer)
 
 
 def load(a):
     from blurr.embedded import wnut16_df
     df = wnut16_df(n=a.n, seed=a.seed)
-    train_tags = sorted({t for ts in df[~df.is_valid].tags for t in ts})
-    vocab = sorted(set(train_tags) | {'I-' + t[2:] for t in train_tags if t.startswith('B-')})  # what HF_TokenCategorize builds
+    tags = sorted({t for ts in df.tags for t in ts})  # all of them: a small sample may hold tags only in validation
+    vocab = sorted(set(tags) | {'I-' + t[2:] for t in tags if t.startswith('B-')})  # what HF_TokenCategorize builds
     return df, vocab
 
 def head_checksum(model) -> float: return float(sum(p.detach().abs().sum() for p in model.classifier.parameters()))
@@ -45,7 +45,7 @@ def run_blurr(a) -> dict:
     set_seed(a.seed)
     hf_arch, _, tok, _ = BLURR_MODEL_HELPER.get_hf_objects(default_model_path(), task=None)
     tfm = HF_TokenClassBeforeBatchTransform(hf_arch, tok, max_length=a.max_length)
-    dls = DataBlock(blocks=(HF_TextBlock(before_batch_tfm=tfm), HF_TokenCategoryBlock()), get_x=ColReader('words'),
+    dls = DataBlock(blocks=(HF_TextBlock(before_batch_tfm=tfm), HF_TokenCategoryBlock(vocab=vocab)), get_x=ColReader('words'),
                     get_y=ColReader('tags'), splitter=ColSplitter()).dataloaders(
         df, bs=a.bs, **({} if a.blurr_workers is None else {'num_workers': a.blurr_workers}))
     assert list(dls.vocab) == vocab, (list(dls.vocab), vocab)
@@ -149,29 +149,13 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 def run_side(side, a):
-    import subprocess
-    cmd = [sys.executable, os.path.abspath(__file__), '--worker', side, '--epochs', str(a.epochs), '--bs', str(a.bs),
-           '--lr', repr(a.lr), '--max-length', str(a.max_length), '--seed', str(a.seed)] + (['--n', str(a.n)] if a.n else []) + (
-           ['--blurr-workers', str(a.blurr_workers)] if a.blurr_workers is not None else [])
-    print(f'[{side}] running', file=sys.stderr, flush=True)
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lines = [l for l in proc.stdout.splitlines() if l.startswith(TAG)]
-    if proc.returncode != 0 or not lines:
-        print(f'[{side}] FAILED (exit {proc.returncode}):\n{(proc.stdout + proc.stderr)[-4000:]}', file=sys.stderr)
-        return None
-    return json.loads(lines[-1][len(TAG):])
+    "Run one side in a fresh subprocess; its result dict, or None if it failed"
+    return run_worker(__file__, side, flags(a, 'epochs', 'bs', 'lr', 'max_length', 'seed', 'n', 'blurr_workers'))
 
 def main(argv=None):
     a = parse_args(argv)
-    if a.worker:
-        res = (run_blurr if a.worker == 'blurr' else run_hf)(a)
-        res.pop('per_step_fwd_bwd_opt_ms', None)
-        print(TAG + json.dumps(res), flush=True)
-        return
-    import torch
-    from importlib.metadata import version
-    print(f'# bench_ner: torch {torch.__version__}, transformers {version("transformers")}, fastai {version("fastai")}, '
-          f'threads {torch.get_num_threads()}, cpus {os.cpu_count()}')
+    if a.worker: return worker_main(a, run_blurr, run_hf)
+    print_stack('bench_ner')
     print(f'# job: all-MiniLM-L6-v2, wnut16_df(seed={a.seed}{f", n={a.n}" if a.n else ""}), epochs={a.epochs}, bs={a.bs}, '
           f'lr_max={a.lr:g}, max_length={a.max_length}, fastai one-cycle, fused AdamW (beta2 0.99, eps 1e-5, wd 0.01), '
           'first-sub-token labels, no grad clipping')

@@ -19,7 +19,7 @@ import argparse, json, os, sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_seqcls import TAG, StepProbe, peak_rss_mb, pad_stats, decay_split, FastaiOneCycle, print_rows, fastai_timer, trainer_timer
+from bench_seqcls import TAG, run_worker, flags, worker_main, print_stack, print_schedule_check, StepProbe, peak_rss_mb, pad_stats, decay_split, FastaiOneCycle, print_rows, fastai_timer, trainer_timer
 
 
 def load(a):
@@ -227,17 +227,7 @@ def parse_args(argv=None):
 
 def run_side(side, a):
     "Run one side in a fresh subprocess; its result dict, or None if it failed"
-    import subprocess
-    cmd = [sys.executable, os.path.abspath(__file__), '--worker', side, '--epochs', str(a.epochs), '--bs', str(a.bs),
-           '--lr', repr(a.lr), '--max-length', str(a.max_length), '--stride', str(a.stride), '--seed', str(a.seed)] + (
-           ['--n', str(a.n)] if a.n else []) + (['--blurr-workers', str(a.blurr_workers)] if a.blurr_workers is not None else [])
-    print(f'[{side}] running', file=sys.stderr, flush=True)
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lines = [l for l in proc.stdout.splitlines() if l.startswith(TAG)]
-    if proc.returncode != 0 or not lines:
-        print(f'[{side}] FAILED (exit {proc.returncode}):\n{(proc.stdout + proc.stderr)[-4000:]}', file=sys.stderr)
-        return None
-    return json.loads(lines[-1][len(TAG):])
+    return run_worker(__file__, side, flags(a, 'epochs', 'bs', 'lr', 'max_length', 'stride', 'seed', 'n', 'blurr_workers'))
 
 def report(res, sides):
     "The tables and, with both sides, the ratios and checks"
@@ -271,22 +261,12 @@ def report(res, sides):
     print(f"# checks: same initial head: {b['head_init_sum'] == h['head_init_sum']}; same train/valid questions: "
           f"{b['n_train'] == h['n_train']}/{b['n_valid'] == h['n_valid']}; steps {b['steps']}/{h['steps']}; windows trained on "
           f"{b['windows']}/{h['windows']} (HF: {h['n_train_windows']} training, {h['n_valid_windows']} validation windows)")
-    if b['lrs'] and len(b['lrs']) == len(h['lrs']):
-        dl, dm = (max(abs(x - y) for x, y in zip(b[k], h[k])) for k in ('lrs', 'moms'))
-        print(f"# schedule (each step's lr and beta1): max |lr diff| {dl:.3g} ({100 * dl / max(b['lrs']):.2f}% of the peak), "
-              f"max |beta1 diff| {dm:.3g}")
+    print_schedule_check(b, h)
 
 def main(argv=None):
     a = parse_args(argv)
-    if a.worker:
-        res = (run_blurr if a.worker == 'blurr' else run_hf)(a)
-        res.pop('per_step_fwd_bwd_opt_ms', None)
-        print(TAG + json.dumps(res), flush=True)
-        return
-    import torch
-    from importlib.metadata import version
-    print(f'# bench_qa: torch {torch.__version__}, transformers {version("transformers")}, fastai {version("fastai")}, '
-          f'threads {torch.get_num_threads()}, cpus {os.cpu_count()}')
+    if a.worker: return worker_main(a, run_blurr, run_hf)
+    print_stack('bench_qa')
     print(f'# job: all-MiniLM-L6-v2 QA head, wnut16_qa_df(seed={a.seed}{f", n={a.n}" if a.n else ""}), epochs={a.epochs}, '
           f'bs={a.bs}, lr_max={a.lr:g}, max_length={a.max_length}, stride={a.stride}, fastai one-cycle, fused AdamW '
           '(beta2 0.99, eps 1e-5, wd 0.01), first answer as target, no grad clipping')

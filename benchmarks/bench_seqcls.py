@@ -343,19 +343,32 @@ def parse_args(argv=None):
     p.add_argument('--worker', choices=['blurr', 'hf'], help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
-def worker_main(a):
+def worker_main(a, run_blurr=None, run_hf=None):
+    "In a worker process: run one side (this script's by default) and print its result as one tagged JSON line"
     import torch
-    if a.threads: torch.set_num_threads(a.threads)
-    res = (run_blurr if a.worker == 'blurr' else run_hf)(a)
+    if getattr(a, 'threads', None): torch.set_num_threads(a.threads)
+    res = ((run_blurr or globals()['run_blurr']) if a.worker == 'blurr' else (run_hf or globals()['run_hf']))(a)
+    res.pop('per_step_fwd_bwd_opt_ms', None)
     sys.stdout.flush()
     print(TAG + json.dumps(res), flush=True)
 
-def run_side(side, a) -> dict | None:
-    cmd = [sys.executable, os.path.abspath(__file__), '--worker', side, '--n', str(a.n), '--epochs', str(a.epochs),
-           '--bs', str(a.bs), '--lr', repr(a.lr), '--max-length', str(a.max_length), '--seed', str(a.seed), '--hf-sched', a.hf_sched, '--opt', a.opt]
-    if a.blurr_workers is not None: cmd += ['--blurr-workers', str(a.blurr_workers)]
-    if a.threads: cmd += ['--threads', str(a.threads)]
-    print(f'[{side}] running: {" ".join(cmd[1:])}', file=sys.stderr, flush=True)
+def print_stack(name:str, threads:int|None=None):
+    "The benchmark's first line: library versions, threads and cores"
+    import torch
+    print(f'# {name}: torch {torch.__version__}, transformers {version("transformers")}, fastai {version("fastai")}, '
+          f'threads {threads or torch.get_num_threads()}, cpus {os.cpu_count()}')
+
+def print_schedule_check(b:dict, h:dict):
+    "How far apart the two sides' per-step learning rates and beta1 were"
+    if not b.get('lrs') or len(b['lrs']) != len(h.get('lrs', [])): return
+    dl, dm = (max(abs(x - y) for x, y in zip(b[k], h[k])) for k in ('lrs', 'moms'))
+    print(f"# schedule (each step's lr and beta1): max |lr diff| {dl:.3g} ({100 * dl / max(b['lrs']):.2f}% of the peak), "
+          f"max |beta1 diff| {dm:.3g}")
+
+def run_worker(script:str, side:str, args:list[str]) -> dict | None:
+    "Run one side of a benchmark (`script --worker side *args`) in a fresh subprocess; its result dict, or None if it failed"
+    cmd = [sys.executable, os.path.abspath(script), '--worker', side, *map(str, args)]
+    print(f'[{side}] running: {" ".join(cmd[2:])}', file=sys.stderr, flush=True)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines = [l for l in proc.stdout.splitlines() if l.startswith(TAG)]
@@ -363,8 +376,20 @@ def run_side(side, a) -> dict | None:
         print(f'[{side}] FAILED (exit {proc.returncode}); last output:\n{(proc.stdout + proc.stderr)[-4000:]}', file=sys.stderr)
         return None
     print(f'[{side}] done in {time.perf_counter() - t0:.0f}s', file=sys.stderr, flush=True)
-    print(lines[-1], flush=True)  # the side's JSON line
     return json.loads(lines[-1][len(TAG):])
+
+def flags(a, *names) -> list[str]:
+    "Command-line flags repeating the options `names` of the parsed `a` that are set"
+    res = []
+    for n in names:
+        v = getattr(a, n)
+        if v is not None and v is not False: res += [f"--{n.replace('_', '-')}", repr(v) if isinstance(v, float) else str(v)]
+    return res
+
+def run_side(side, a) -> dict | None:
+    res = run_worker(__file__, side, flags(a, 'n', 'epochs', 'bs', 'lr', 'max_length', 'seed', 'hf_sched', 'opt', 'blurr_workers', 'threads'))
+    if res is not None: print(TAG + json.dumps(res), flush=True)  # the side's JSON line
+    return res
 
 def header(a):
     import torch

@@ -1,0 +1,260 @@
+#!/usr/bin/env python
+"""Text-to-text (seq2seq): blurr + fastai against the Hugging Face `Seq2SeqTrainer` with `predict_with_generate`.
+
+The job of the notebook `23_modeling.seq2seq` ("A tiny model learns a text-to-text task"), made larger: pairs of
+`tiny_corpus` sentences, the source being two sentences and the target the first one, and a tiny random BART
+(d_model 64, ffn 128, the tiny byte-level BPE tokenizer with 1,000 tokens). The parent builds the model once and saves
+it with its tokenizer to a temporary folder; both sides load that folder, so they start from the same weights
+(checked). Same rows, epochs, batch size, source/target lengths (128/64), one-cycle schedule (fastai's formula on both
+sides) and fused AdamW hyper-parameters, no gradient clipping. The Trainer side is the usual `run_summarization.py`
+recipe: `Dataset.map` tokenization, `DataCollatorForSeq2Seq`, `group_by_length` sampling (`--order random`: shuffled
+batches on both sides), then `trainer.predict` with `predict_with_generate=True`. Both generate greedily on the
+validation set with the same `max_new_tokens` (blurr: `seq2seq_metrics` at the last epoch) and are scored with blurr's
+`rouge_scores` against the labels decoded next to each text. Each side runs in its own fresh subprocess and prints
+one JSON line; the parent prints the comparison.
+
+    .venv/bin/python benchmarks/bench_seq2seq.py --epochs 3
+"""
+from __future__ import annotations
+import argparse, json, os, shutil, sys, tempfile, time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_seqcls import TAG, run_worker, flags, worker_main, print_stack, print_schedule_check, StepProbe, peak_rss_mb, decay_split, FastaiOneCycle, print_rows, fastai_timer, trainer_timer
+
+ROUGE = ('rouge1', 'rouge2', 'rougeL', 'rougeLsum')
+
+
+def load(a):
+    "The notebook's pairs, `a.n` of them: `text` (two sentences), `summary` (the first); the last `a.n_valid` are validation"
+    import pandas as pd
+    from blurr.testing import tiny_corpus
+    s = tiny_corpus(2 * a.n)
+    df = pd.DataFrame({'text': [x + ' ' + y for x, y in zip(s[:a.n], s[a.n:])], 'summary': s[:a.n]})
+    df['is_valid'] = df.index >= a.n - a.n_valid
+    return df
+
+def build_model(folder, seed):
+    "The notebook's tiny BART, random weights from `seed`, saved with its tokenizer to `folder` (done once, in the parent)"
+    import torch
+    from transformers import AutoConfig, AutoModelForSeq2SeqLM
+    from transformers.utils import logging as hf_logging
+    from blurr.testing import tiny_hf_objects, tiny_hf_folder
+    hf_logging.disable_progress_bar()
+    _, _, tok, _ = tiny_hf_objects('bart', task=None, vocab_size=1000, max_length=128)
+    cfg = AutoConfig.from_pretrained(tiny_hf_folder('bart', vocab_size=1000, max_length=128), d_model=64,
+                                     encoder_ffn_dim=128, decoder_ffn_dim=128)
+    torch.manual_seed(seed)
+    AutoModelForSeq2SeqLM.from_config(cfg).save_pretrained(folder)
+    tok.save_pretrained(folder)
+
+def weights_checksum(model) -> float:
+    "Sum of |w| over every parameter right after loading: equal on both sides iff they start from the same weights"
+    return float(sum(p.detach().abs().sum() for p in model.parameters()))
+
+def count_targets(model) -> list:
+    "[label positions, label padding] over the training batches, from a forward pre-hook (target side of `pad%`)"
+    n = [0, 0]
+    def _pre(m, args, kw):
+        if m.training and kw.get('labels') is not None: n[0] += kw['labels'].numel(); n[1] += int((kw['labels'] == -100).sum())
+    model.register_forward_pre_hook(_pre, with_kwargs=True)
+    return n
+
+def gen_kwargs(a) -> dict:
+    "The same greedy decoding on both sides"
+    return dict(max_new_tokens=a.max_target_length, num_beams=1, do_sample=False)
+
+def scores(preds, targets, df, tok) -> dict:
+    "blurr's `rouge_scores` (as `seq2seq_metrics`), exact copies, mean generated tokens, targets = validation summaries?"
+    from blurr.modeling.seq2seq import rouge_scores
+    return dict(rouge_scores(preds, targets), exact=sum(p == t for p, t in zip(preds, targets)) / len(targets), n_gen=len(preds),
+                gen_len=sum(len(ids) for ids in tok(preds, add_special_tokens=False)['input_ids']) / len(preds),
+                targets_ok=sorted(targets) == sorted(df.summary[df.is_valid]))
+
+def valid_timer():
+    "A fastai callback timing each validation phase (the last one is where `seq2seq_metrics(every='last')` generates)"
+    from fastai.callback.core import Callback
+    class ValidCB(Callback):
+        order = -100
+        def before_fit(self): self.valid_s = []
+        def before_validate(self): self.t0 = time.perf_counter()
+        def after_validate(self): self.valid_s.append(time.perf_counter() - self.t0)
+    return ValidCB()
+
+def common(a, df, w0, probe, tgt, train_s) -> dict:
+    "What both sides report the same way"
+    import torch
+    return dict(threads=torch.get_num_threads(), steps=probe.steps, train_s=train_s, samples=probe.steps * a.bs,
+                pad_frac=probe.pad_zeros / max(probe.pad_total, 1), tokens=probe.pad_total, tgt_pad_frac=tgt[1] / max(tgt[0], 1),
+                weights_sum=w0, peak_rss_mb=peak_rss_mb(),
+                n_train=int((~df.is_valid).sum()), n_valid=int(df.is_valid.sum()), lrs=probe.lrs, moms=probe.moms,
+                **probe.summary(train_s))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The two sides
+# ---------------------------------------------------------------------------------------------------------------------
+def run_blurr(a) -> dict:
+    "The notebook's training: batch-time tokenization, `CrossEntropyLossFlat`, `seq2seq_metrics` at the last epoch"
+    from fastai.text.all import DataBlock, ColReader, ColSplitter, Learner, CrossEntropyLossFlat, TfmdDL, set_seed
+    from blurr.modeling.all import (BLURR_MODEL_HELPER, HF_TASKS_AUTO, HF_TextBlock, HF_TextTargetBlock,
+                                    HF_Seq2SeqBeforeBatchTransform, HF_BaseModelWrapper, HF_BaseModelCallback, hf_splitter,
+                                    TorchAdamW, seq2seq_metrics)
+    from blurr.data.core import default_num_workers
+    df = load(a)
+    set_seed(a.seed)
+    hf_arch, _, tok, model = BLURR_MODEL_HELPER.get_hf_objects(a.model_dir, task=HF_TASKS_AUTO.Seq2SeqLM)
+    w0 = weights_checksum(model)
+    tfm = HF_Seq2SeqBeforeBatchTransform(hf_arch, tok, max_length=a.max_length, max_target_length=a.max_target_length)
+    # --order random: fastai's plain shuffled TfmdDL instead of blurr's length-sorted HF_SortedDL (same worker default)
+    dl_type = TfmdDL if a.order == 'random' else None
+    dls = DataBlock(blocks=(HF_TextBlock(before_batch_tfm=tfm, dl_type=dl_type), HF_TextTargetBlock()), get_x=ColReader('text'),
+                    get_y=ColReader('summary'), splitter=ColSplitter()).dataloaders(
+        df, bs=a.bs, num_workers=default_num_workers() if a.blurr_workers is None else a.blurr_workers)
+    metrics = seq2seq_metrics(every='last', **gen_kwargs(a))
+    learn = Learner(dls, HF_BaseModelWrapper(model), opt_func=TorchAdamW, wd=0.01, loss_func=CrossEntropyLossFlat(),
+                    metrics=metrics, cbs=HF_BaseModelCallback, splitter=hf_splitter)
+    probe, tgt = StepProbe(model), count_targets(model)
+    cb, vcb = fastai_timer(probe), valid_timer()
+    set_seed(a.seed)
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(a.epochs, lr_max=a.lr, cbs=[cb, vcb])
+    train_s = sum(cb.train_s)
+    valid_loss = learn.recorder.values[-1][1]
+    st = metrics[0].state   # the texts generated at the last epoch's validation, and the targets decoded from its labels
+    res = scores(st.preds, st.targets, df, tok)
+    assert all(abs(res[k] - v) < 1e-9 for k, v in zip(ROUGE, learn.recorder.values[-1][2:])), 'rescoring differs from the metric'
+    return dict(side='blurr', gen_s=vcb.valid_s[-1], valid_loss=float(valid_loss), **res, **common(a, df, w0, probe, tgt, train_s))
+
+def run_hf(a) -> dict:
+    "The `run_summarization.py` recipe with the `Seq2SeqTrainer`, fastai's optimizer settings and schedule"
+    import torch, datasets
+    from transformers import (AutoTokenizer, AutoModelForSeq2SeqLM, DataCollatorForSeq2Seq, Seq2SeqTrainer,
+                              Seq2SeqTrainingArguments, set_seed)
+    datasets.disable_progress_bars()
+    df = load(a)
+    set_seed(a.seed)
+    tok, model = AutoTokenizer.from_pretrained(a.model_dir), AutoModelForSeq2SeqLM.from_pretrained(a.model_dir)
+    w0 = weights_checksum(model)
+    def to_ds(d):
+        def prep(b):
+            enc = tok(b['text'], max_length=a.max_length, truncation=True)
+            enc['labels'] = tok(text_target=b['summary'], max_length=a.max_target_length, truncation=True)['input_ids']
+            return enc
+        ds = datasets.Dataset.from_dict({'text': d.text.tolist(), 'summary': d.summary.tolist()})
+        return ds.map(prep, batched=True, remove_columns=ds.column_names)
+    train_ds, valid_ds = to_ds(df[~df.is_valid]), to_ds(df[df.is_valid])
+    steps = a.epochs * (len(train_ds) // a.bs)
+    decay, no_decay = decay_split(model)
+    opt = torch.optim.AdamW([{'params': decay, 'weight_decay': 0.01}, {'params': no_decay, 'weight_decay': 0.0}],
+                            lr=a.lr, betas=(0.9, 0.99), eps=1e-5, weight_decay=0.01, fused=True)
+    sched = FastaiOneCycle(opt, a.lr, steps)
+    args = Seq2SeqTrainingArguments(output_dir=tempfile.mkdtemp(prefix='bench_s2s_'), num_train_epochs=a.epochs,
+        per_device_train_batch_size=a.bs, per_device_eval_batch_size=a.bs,
+        train_sampling_strategy='group_by_length' if a.order == 'length' else 'random',
+        dataloader_drop_last=True,  # as fastai does for training: the same steps on both sides
+        dataloader_num_workers=0, dataloader_pin_memory=False, max_grad_norm=0.0, fp16=False, bf16=False,
+        eval_strategy='no', save_strategy='no', logging_strategy='no', report_to='none', disable_tqdm=True, seed=a.seed,
+        predict_with_generate=True, generation_num_beams=1)
+    probe, tgt = StepProbe(model), count_targets(model)
+    cb = trainer_timer(probe, opt)
+    trainer = Seq2SeqTrainer(model=model, args=args, train_dataset=train_ds, processing_class=tok, optimizers=(opt, sched),
+                             data_collator=DataCollatorForSeq2Seq(tok, model=model, label_pad_token_id=-100), callbacks=[cb])
+    set_seed(a.seed)
+    trainer.train()
+    train_s = sum(cb.train_s)
+    # Every validation row (drop_last would drop the last partial batch). transformers 5 length-groups the evaluation
+    # sampler too under 'group_by_length', so the rows come back out of order: each generated text is scored against
+    # the labels that came back with it, as blurr's metric does, which makes the order irrelevant.
+    trainer.args.dataloader_drop_last = False
+    t0 = time.perf_counter()
+    pred = trainer.predict(valid_ds, **gen_kwargs(a))
+    gen_s = time.perf_counter() - t0
+    def dec(ids):   # -100 pads the batches to one width: decode it as padding
+        ids = torch.as_tensor(ids)
+        return [t.strip() for t in tok.batch_decode(ids.masked_fill(ids < 0, tok.pad_token_id), skip_special_tokens=True)]
+    res = scores(dec(pred.predictions), dec(pred.label_ids), df, tok)
+    assert res['n_gen'] == len(valid_ds), (res['n_gen'], len(valid_ds))
+    shutil.rmtree(args.output_dir, ignore_errors=True)   # nothing was saved in it
+    return dict(side='hf', gen_s=gen_s, valid_loss=pred.metrics['test_loss'], **res, **common(a, df, w0, probe, tgt, train_s))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Parent: build the model, run each side in a fresh subprocess and compare
+# ---------------------------------------------------------------------------------------------------------------------
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--n', type=int, default=2000, help='pairs built from tiny_corpus(2n)')
+    p.add_argument('--n-valid', type=int, default=200, help='the last N pairs are the validation set')
+    p.add_argument('--epochs', type=int, default=3)
+    p.add_argument('--bs', type=int, default=16)
+    p.add_argument('--lr', type=float, default=3e-3, help="one-cycle peak learning rate (fastai's lr_max)")
+    p.add_argument('--max-length', type=int, default=128, help='longest source in tokens')
+    p.add_argument('--max-target-length', type=int, default=64, help='longest target in tokens, and max_new_tokens when generating')
+    p.add_argument('--seed', type=int, default=42)
+    p.add_argument('--only', choices=['blurr', 'hf'])
+    p.add_argument('--order', choices=['length', 'random'], default='length',
+                   help="training order: length-grouped batches (blurr's HF_SortedDL, the Trainer's group_by_length) or "
+                        "shuffled (fastai's TfmdDL, the Trainer's random sampler)")
+    p.add_argument('--threads', type=int, default=None, help='torch.set_num_threads in each worker (default: leave as is)')
+    p.add_argument('--blurr-workers', type=int, default=None, help="blurr DataLoader worker processes (default: blurr's)")
+    p.add_argument('--worker', choices=['blurr', 'hf'], help=argparse.SUPPRESS)
+    p.add_argument('--model-dir', help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+def run_side(side, a):
+    "Run one side in a fresh subprocess; its result dict, or None if it failed"
+    return run_worker(__file__, side, flags(a, 'model_dir', 'n', 'n_valid', 'epochs', 'bs', 'lr', 'max_length', 'max_target_length', 'seed', 'order', 'blurr_workers', 'threads'))
+
+def report(res, sides):
+    "The tables and, with both sides, the ratios, the goal and the checks"
+    rows = [res[s] for s in sides if res[s] is not None]
+    if not rows: return
+    print('\n# samples/s = training pairs per second of fitting time; gen_s = the validation set through the model with its labels')
+    print('# (loss) and greedy generation: blurr the last epoch\'s validation (seq2seq_metrics), HF trainer.predict; gen_len =')
+    print('# mean tokens per generated text (generation takes longer for a model that writes longer texts)')
+    print_rows([('side', 's', lambda r: r['side']), ('steps', 'd', lambda r: r['steps']), ('train_s', '.1f', lambda r: r['train_s']),
+                ('samples/s', '.2f', lambda r: r['samples'] / r['train_s']), ('median_ms', '.0f', lambda r: r['step_ms_median']),
+                ('pad%', '.1f', lambda r: 100 * r['pad_frac']), ('tgt_pad%', '.1f', lambda r: 100 * r['tgt_pad_frac']),
+                ('tokens', 'd', lambda r: r['tokens']), ('peak_MB', '.0f', lambda r: r['peak_rss_mb']),
+                ('gen_s', '.2f', lambda r: r['gen_s']), ('gen/s', '.1f', lambda r: r['n_gen'] / r['gen_s']),
+                ('gen_len', '.1f', lambda r: r['gen_len'])], rows)
+    print('\n# validation: greedy texts scored with blurr\'s rouge_scores against the decoded labels; exact = identical to the target')
+    print_rows([('side', 's', lambda r: r['side'])] + [(k, '.4f', (lambda k: lambda r: r[k])(k)) for k in ROUGE] +
+               [('exact', '.4f', lambda r: r['exact']), ('valid_loss', '.4f', lambda r: r['valid_loss'])], rows)
+    print('\n# per training step (ms): fwd = model forward; bwd = forward end -> optimizer step (loss, backward); '
+          'opt = optimizer step; rest = the rest (getting the batch: tokenizing and padding for blurr, collating for HF)')
+    print_rows([('side', 's', lambda r: r['side'])] + [(k, '.1f', (lambda k: lambda r: r[k + '_ms'])(k)) for k in ('fwd', 'bwd', 'opt', 'rest')], rows)
+    if len(rows) < 2: return
+    b, h = res['blurr'], res['hf']
+    ratio = (b['samples'] / b['train_s']) / (h['samples'] / h['train_s'])
+    d = {k: 100 * (b[k] - h[k]) for k in ROUGE}
+    print(f'\nblurr/HF samples/s: {ratio:.3f}   (>1: blurr faster); blurr/HF generation speed: {h["gen_s"] / b["gen_s"]:.3f}')
+    print('ROUGE blurr - HF (points): ' + ', '.join(f'{k} {v:+.2f}' for k, v in d.items()) +
+          f'  (one seed, {b["n_valid"]} validation pairs)')
+    print(f"# goal (every ROUGE within 1 point, blurr at least as fast to train): "
+          f"{'met' if all(abs(v) <= 1 for v in d.values()) and ratio >= 1 else 'not met'}")
+    print(f"# checks: same initial weights: {b['weights_sum'] == h['weights_sum']}; same train/valid pairs: "
+          f"{b['n_train'] == h['n_train']}/{b['n_valid'] == h['n_valid']}; steps {b['steps']}/{h['steps']}; "
+          f"texts generated {b['n_gen']}/{h['n_gen']}; decoded targets = the validation summaries: "
+          f"{b['targets_ok']}/{h['targets_ok']}; threads {b['threads']}/{h['threads']}")
+    print_schedule_check(b, h)
+
+def main(argv=None):
+    a = parse_args(argv)
+    if a.worker: return worker_main(a, run_blurr, run_hf)
+    print_stack('bench_seq2seq', a.threads)
+    print(f'# job: tiny random BART (d_model 64, ffn 128, vocab 1000), {a.n} tiny_corpus pairs ({a.n_valid} validation), '
+          f'epochs={a.epochs}, bs={a.bs}, lr_max={a.lr:g}, max_length={a.max_length}, max_target_length={a.max_target_length}, '
+          f'{a.order} order, fastai one-cycle, fused AdamW (beta2 0.99, eps 1e-5, wd 0.01), no grad clipping, greedy generation '
+          f'(max_new_tokens={a.max_target_length})', flush=True)
+    a.model_dir = tempfile.mkdtemp(prefix='bench_s2s_model_')
+    try:
+        build_model(a.model_dir, a.seed)
+        sides = [a.only] if a.only else ['blurr', 'hf']
+        res = {s: run_side(s, a) for s in sides}
+    finally: shutil.rmtree(a.model_dir, ignore_errors=True)
+    report(res, sides)
+    if any(res[s] is None for s in sides): sys.exit(1)
+
+if __name__ == '__main__':
+    main()

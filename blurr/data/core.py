@@ -131,7 +131,7 @@ class HF_BeforeBatchTransform(ItemTransform):
                              "`BLURR_MODEL_HELPER.get_hf_objects` (which sets one) or call `blurr.utils.ensure_pad_token(hf_tokenizer)`.")
         model_max = getattr(hf_tokenizer, 'model_max_length', None) or int(1e30)
         self.max_length = max_length or (model_max if model_max < 1e9 else None)
-        self._warned = False
+        self._warned = set()   # the length limits already reported
 
     @property
     def truncating(self) -> bool: return self.truncation is not False and self.max_length is not None
@@ -153,16 +153,15 @@ class HF_BeforeBatchTransform(ItemTransform):
         "Token count of each input (after truncation): the sort key for length-sorted batches"
         return [len(ids) for ids in self.tokenizer_call(xs)['input_ids']]
 
-    def first_windows(self, enc, n):
-        "Indices of each sample's first window in `enc`, warning once when any sample needed more than one"
+    def first_windows(self, enc, n, what:str='text', limit:str='max_length'):
+        "Indices of each sample's first window in `enc`, warning once (per `limit`) when any sample needed more than one"
         if 'overflow_to_sample_mapping' not in enc: return list(range(n))
         owner = enc['overflow_to_sample_mapping'].tolist()
-        if len(owner) > n and not self._warned:
-            self._warned = True
+        if len(owner) > n and limit not in self._warned:
+            self._warned.add(limit)
             n_cut = sum(c > 1 for c in Counter(owner).values())
-            warnings.warn(f"{n_cut} text(s) in a batch were longer than "
-                          f"max_length={self.max_length} tokens and were truncated. Pass a larger `max_length` to HF_TextBlock "
-                          "if the model allows it. (Shown once.)")
+            warnings.warn(f"{n_cut} {what}(s) in a batch were longer than {limit}={getattr(self, limit)} tokens and were truncated. "
+                          f"Pass a larger `{limit}` to the batch transform if the model allows it. (Shown once.)")
         return [i for i, o in enumerate(owner) if i == 0 or owner[i-1] != o]
 
     def encodes(self, samples:list):

@@ -59,7 +59,6 @@ class HF_Seq2SeqBeforeBatchTransform(HF_BeforeBatchTransform):
             setattr(hf_tokenizer, name, code)
         self.max_target_length = max_target_length or self.max_length
         self.task_prefix, self.src_lang, self.tgt_lang, self.ignore_index = task_prefix, src_lang, tgt_lang, ignore_index
-        self._warned_target = False
 
     def tokenize(self, xs:list, **kwargs):
         "Tokenize and pad the sources (with the task prefix), one row each"
@@ -72,12 +71,7 @@ class HF_Seq2SeqBeforeBatchTransform(HF_BeforeBatchTransform):
         enc = self.hf_tokenizer(text_target=list(targets), max_length=self.max_target_length, truncation=self.max_target_length is not None,
                                 return_overflowing_tokens=self.max_target_length is not None, padding=self.padding,
                                 pad_to_multiple_of=self.pad_to_multiple_of, return_tensors='pt')
-        owner = enc['overflow_to_sample_mapping'].tolist() if 'overflow_to_sample_mapping' in enc else list(range(len(targets)))
-        if len(owner) > len(targets) and not self._warned_target:
-            self._warned_target = True
-            warnings.warn(f"Some targets were longer than max_target_length={self.max_target_length} tokens and were cut. "
-                          "Pass a larger `max_target_length` if the model allows it. (Shown once.)")
-        keep = [i for i, o in enumerate(owner) if i == 0 or owner[i - 1] != o]
+        keep = self.first_windows(enc, len(targets), what='target', limit='max_target_length')
         return enc['input_ids'][keep].masked_fill(enc['attention_mask'][keep] == 0, self.ignore_index)
 
     def encodes(self, samples:list):

@@ -210,22 +210,30 @@ def default_num_workers() -> int:
     return defaults.cpus if torch.cuda.is_available() else 0
 
 class HF_SortedDL(SortedDL):
-    "A `SortedDL` sorted by token count, whose item errors name the split and row they come from"
-    def __init__(self, dataset, sort_func=None, res=None, num_workers:int|None=None, **kwargs):
+    "A `SortedDL` sorted by token count, serving the items it built once, whose item errors name the split and row"
+    def __init__(self, dataset, sort_func=None, res=None, num_workers:int|None=None, cache_items:bool=True, **kwargs):
         count_tokens = sort_func is None and res is None
         kwargs['num_workers'] = default_num_workers() if num_workers is None else num_workers
+        self.cache_items, self.items_cache = cache_items, None
         # when counting tokens we measure every item ourselves, after the DataLoader is set up
         super().__init__(dataset, sort_func=sort_func or text_length, res=[] if count_tokens else res, **kwargs)
         if count_tokens:
-            self.res = self.token_lengths()
+            items = [self.do_item(i) for i in range_of(self.dataset)]
+            self.res = self.token_lengths([o[0] for o in items])
             if len(self.res): self.idx_max = np.argmax(self.res)
+            if cache_items: self.items_cache = items
 
-    def token_lengths(self):
-        xs = [self.do_item(i)[0] for i in range_of(self.dataset)]
+    def token_lengths(self, xs:list) -> list[int]:
         tfm = first(f for f in self.before_batch.fs if hasattr(f, 'lengths'))
         return tfm.lengths(xs) if tfm is not None and len(xs) else [text_length((x,)) for x in xs]
 
+    def new(self, dataset=None, **kwargs):
+        res = super().new(dataset=dataset, **kwargs)
+        if dataset is None and res.cache_items: res.items_cache = self.items_cache   # the same items: share them
+        return res
+
     def do_item(self, s):
+        if self.items_cache is not None and s is not None: return self.items_cache[s]
         try: return super().do_item(s)
         except Exception as e:
             split = {0: 'training', 1: 'validation'}.get(getattr(self.dataset, 'split_idx', None), 'this')

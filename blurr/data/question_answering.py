@@ -154,8 +154,11 @@ class HF_QABeforeBatchTransform(HF_BeforeBatchTransform):
     def check_questions(self, xs:list):
         "Fail, naming the item, when a question leaves no room for context in a window (the tokenizer would crash)"
         room = self.max_length - self.hf_tokenizer.num_special_tokens_to_add(pair=True) - self.stride
-        q_lens = [len(ids) for ids in self.hf_tokenizer([x[0] for x in xs], add_special_tokens=False)['input_ids']]
-        bad = first(i for i, n in enumerate(q_lens) if n >= room)
+        # a question has at most one token per UTF-8 byte (plus a prefix): only long ones need counting
+        long = [i for i, x in enumerate(xs) if len(x[0].encode('utf-8')) + 1 >= room]
+        if not long: return
+        q_lens = dict(zip(long, map(len, self.hf_tokenizer([xs[i][0] for i in long], add_special_tokens=False)['input_ids'])))
+        bad = first(i for i in long if q_lens[i] >= room)
         if bad is not None:
             raise ValueError(f"Item {bad}'s question has {q_lens[bad]} tokens, which leaves no room for its context in windows of "
                              f"max_length={self.max_length} with stride={self.stride}. Shorten the question, or pass a larger "

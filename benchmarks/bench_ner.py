@@ -15,7 +15,7 @@ import argparse, json, os, sys, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_seqcls import (TAG, run_worker, flags, worker_main, print_stack, StepProbe, peak_rss_mb, pad_stats, decay_split, FastaiOneCycle, print_rows, fastai_timer,
+from bench_seqcls import (TAG, run_worker, flags, worker_main, print_stack, StepProbe, peak_rss_mb, pad_stats, fastai_adamw, FastaiOneCycle, print_rows, fastai_timer,
                           trainer_timer)
 
 
@@ -107,9 +107,7 @@ def run_hf(a) -> dict:
         align, batched=True, remove_columns=['words', 'tags'])
     train_ds, valid_ds = to_ds(df[~df.is_valid]), to_ds(df[df.is_valid])
     steps = a.epochs * (len(train_ds) // a.bs)
-    decay, no_decay = decay_split(model)
-    opt = torch.optim.AdamW([{'params': decay, 'weight_decay': 0.01}, {'params': no_decay, 'weight_decay': 0.0}],
-                            lr=a.lr, betas=(0.9, 0.99), eps=1e-5, weight_decay=0.01, fused=True)
+    opt = fastai_adamw(model, a.lr)
     sched = FastaiOneCycle(opt, a.lr, steps)
     args = TrainingArguments(output_dir=tempfile.mkdtemp(prefix='bench_ner_'), num_train_epochs=a.epochs,
         per_device_train_batch_size=a.bs, per_device_eval_batch_size=a.bs, train_sampling_strategy='group_by_length',

@@ -19,7 +19,7 @@ import argparse, json, os, sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_seqcls import TAG, run_worker, flags, worker_main, print_stack, print_schedule_check, StepProbe, peak_rss_mb, pad_stats, decay_split, FastaiOneCycle, print_rows, fastai_timer, trainer_timer
+from bench_seqcls import TAG, run_worker, flags, worker_main, print_stack, print_schedule_check, StepProbe, peak_rss_mb, pad_stats, fastai_adamw, FastaiOneCycle, print_rows, fastai_timer, trainer_timer
 
 
 def load(a):
@@ -179,9 +179,7 @@ def run_hf(a) -> dict:
     d = df[df.is_valid].reset_index(drop=True)
     train_ds, feats = hf_features(tokenizer, df[~df.is_valid], a, train=True), hf_features(tokenizer, d, a, train=False)
     steps = a.epochs * (len(train_ds) // a.bs)
-    decay, no_decay = decay_split(model)
-    opt = torch.optim.AdamW([{'params': decay, 'weight_decay': 0.01}, {'params': no_decay, 'weight_decay': 0.0}],
-                            lr=a.lr, betas=(0.9, 0.99), eps=1e-5, weight_decay=0.01, fused=True)
+    opt = fastai_adamw(model, a.lr)
     sched = FastaiOneCycle(opt, a.lr, steps)
     args = TrainingArguments(output_dir=tempfile.mkdtemp(prefix='bench_qa_'), num_train_epochs=a.epochs,
         per_device_train_batch_size=a.bs, per_device_eval_batch_size=a.bs, train_sampling_strategy='group_by_length',

@@ -205,6 +205,13 @@ def decay_split(model):
     ps = list(model.parameters())
     return [p for p in ps if id(p) not in no_wd], [p for p in ps if id(p) in no_wd]
 
+def fastai_adamw(model, lr:float, fused:bool=True):
+    "torch AdamW with fastai's defaults (betas 0.9/0.99, eps 1e-5, wd 0.01 except on norms and biases), as blurr's `TorchAdamW`"
+    import torch
+    decay, no_decay = decay_split(model)
+    return torch.optim.AdamW([{'params': decay, 'weight_decay': 0.01}, {'params': no_decay, 'weight_decay': 0.0}],
+                             lr=lr, betas=(0.9, 0.99), eps=1e-5, weight_decay=0.01, fused=fused)
+
 def fastai_cos(start, end, pos): return start + (1 + math.cos(math.pi * (1 - pos))) * (end - start) / 2
 
 def fastai_one_cycle(pos, start, middle, end, pct=0.25):
@@ -262,9 +269,7 @@ def run_hf(a) -> dict:
         disable_tqdm=True, seed=a.seed, learning_rate=a.lr, weight_decay=0.01)
 
     steps = a.epochs * (len(train_ds) // a.bs)
-    decay, no_decay = decay_split(model)
-    opt = torch.optim.AdamW([{'params': decay, 'weight_decay': 0.01}, {'params': no_decay, 'weight_decay': 0.0}],
-                            lr=a.lr, betas=(0.9, 0.99), eps=1e-5, weight_decay=0.01, fused=(a.opt == 'fused'))
+    opt = fastai_adamw(model, a.lr, fused=(a.opt == 'fused'))
     # fastai's fit_one_cycle defaults: div=25, div_final=1e5, pct_start=0.25, cosine both ways, moms=(0.95, 0.85, 0.95)
     # cycled as Adam's beta1. 'fastai' (default) evaluates fastai's formula at the same positions fastai uses (step
     # i of N at pos i/N); 'onecycle' is torch's OneCycleLR with the matching arguments, which places the phase ends

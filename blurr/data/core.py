@@ -16,7 +16,7 @@ from transformers import PreTrainedTokenizerBase
 from ..utils import *
 
 # %% auto #0
-__all__ = ['HF_BaseInput', 'check_text', 'to_words', 'check_words', 'HF_TextItemTfm', 'HF_BeforeBatchTransform',
+__all__ = ['HF_BaseInput', 'check_text', 'to_words', 'check_words', 'decode_ids', 'HF_TextItemTfm', 'HF_BeforeBatchTransform',
            'HF_AfterBatchTransform', 'text_length', 'default_num_workers', 'HF_SortedDL', 'HF_TextBlock', 'show_table',
            'samples_table', 'show_batch']
 
@@ -87,6 +87,11 @@ def _check_columns(tls):
     missing = [c for t in getattr(getattr(tls, 'tfms', None), 'fs', []) for c in getattr(t, 'cols', []) if isinstance(c, str) and c not in df.columns]
     if missing: raise KeyError(f"The DataFrame has no column(s) {missing}; its columns are {list(df.columns)}. Fix `get_x`/`ColReader`.")
 
+def decode_ids(hf_tokenizer, ids) -> str:
+    "The text of token `ids`, without padding (or negative ids), special tokens or surrounding spaces"
+    if isinstance(ids, Tensor): ids = ids.tolist()
+    return hf_tokenizer.decode([i for i in ids if i >= 0 and i != hf_tokenizer.pad_token_id], skip_special_tokens=True).strip()
+
 class HF_TextItemTfm(Transform):
     "Checks raw texts or word lists (every split, at setup) and decodes token ids back to text or words for display"
     train_setup = False # check the validation texts too
@@ -108,7 +113,7 @@ class HF_TextItemTfm(Transform):
             if i in seps: segs.append(cur); cur = []
             else: cur.append(i)
         segs.append(cur)
-        texts = [t for t in (tok.decode(s, skip_special_tokens=True).strip() for s in segs) if t]
+        texts = [t for t in (decode_ids(tok, s) for s in segs) if t]
         return TitledStr(f" {tok.sep_token or tok.eos_token or '|'} ".join(texts))
 
 # %% ../../nbs/10_data.core.ipynb #4a8b13f9

@@ -95,9 +95,7 @@ class HF_Answer(ItemTransform):
         if items is None: return
         self.has_no_answer = any(not answer_spans(o, f"{_row_name(items, i)}{_col_name(items)}") for i, o in enumerate(items))
     def encodes(self, o): return answer_spans(o)
-    def decodes(self, o:HF_AnswerIds):
-        tok = self.hf_tokenizer
-        return TitledStr(tok.decode([i for i in o.tolist() if i != tok.pad_token_id], skip_special_tokens=True).strip())
+    def decodes(self, o:HF_AnswerIds): return TitledStr(decode_ids(self.hf_tokenizer, o))
 
 class HF_CheckAnswer(ItemTransform):
     "Checks each answer against its context and gives the character spans (`[-1, -1]` for no answer)"
@@ -254,8 +252,7 @@ class HF_QAInput(HF_BaseInput):
     "Question and context token ids (2 rows) of each example, typed so `show_batch`/`show_results` show questions and answers"
 
 def _decode_qa(self, o:HF_QAInput):
-    tok = self.hf_tokenizer
-    return tuple(TitledStr(tok.decode([i for i in r.tolist() if i != tok.pad_token_id], skip_special_tokens=True).strip()) for r in o)
+    return tuple(TitledStr(decode_ids(self.hf_tokenizer, r)) for r in o)
 
 HF_TextItemTfm.decodes.dispatch(_decode_qa)   # the core item transform now also decodes this task's input type
 

@@ -29,9 +29,7 @@ class HF_TextTarget(Transform):
         col = _col_name(items)
         for i, o in enumerate(items): check_text(o, where=f"{_row_name(items, i)}{col}")
     def encodes(self, o): return check_text(o)
-    def decodes(self, o:HF_TargetIds):
-        tok = self.hf_tokenizer
-        return TitledStr(tok.decode([i for i in o.tolist() if i >= 0 and i != tok.pad_token_id], skip_special_tokens=True).strip())
+    def decodes(self, o:HF_TargetIds): return TitledStr(decode_ids(self.hf_tokenizer, o))
 
 class HF_TextTargetBlock(TransformBlock):
     "A `TransformBlock` for target texts (summaries, translations)"

@@ -14,8 +14,8 @@ from ..utils import *
 from ..data.core import *
 
 # %% auto #0
-__all__ = ['HF_BaseModelWrapper', 'blurr_batch_tfm', 'check_tokenizer_fits', 'HF_BaseModelCallback', 'hf_splitter', 'TorchAdamW',
-           'show_results']
+__all__ = ['HF_BaseModelWrapper', 'blurr_batch_tfm', 'check_tokenizer_fits', 'HF_BaseModelCallback', 'hf_splitter', 'SharedState',
+           'SharedStateMetric', 'TorchAdamW', 'show_results']
 
 # %% ../../nbs/20_modeling.core.ipynb #7b256e36
 class HF_BaseModelWrapper(Module):
@@ -107,13 +107,39 @@ def hf_splitter(
     head = [p for p in hf_model.parameters() if id(p) not in emb_ids and id(p) not in stack_ids]
     return [g for g in [emb, *layer_groups, head] if len(g)]
 
-# %% ../../nbs/20_modeling.core.ipynb #6567e46b
+# %% ../../nbs/20_modeling.core.ipynb #aefbfb34
+class SharedState:
+    "What several metrics read from one pass over the validation set: each batch added once, the scores computed once"
+    def __init__(self): self.reset()
+    def reset(self): self._last, self._scores = None, None; self.clear()
+    def clear(self): "Drop what was collected (subclasses)"
+    def add_batch(self, learn): raise NotImplementedError
+    def compute(self) -> dict: raise NotImplementedError
+    def accumulate(self, learn):
+        if self._last is learn.pred: return      # the second metric sharing this state sees the same batch
+        self._last = learn.pred
+        self.add_batch(learn)
+    def scores(self) -> dict:
+        if self._scores is None: self._scores = self.compute() or None   # nothing collected: compute again later
+        return self._scores or {}
+
+class SharedStateMetric(Metric):
+    "One score (`key`) of a `SharedState` as a fastai metric, shown as `name`"
+    def __init__(self, state:SharedState, key:str, name:str|None=None): self.state, self.key, self._name = state, key, name or key
+    def reset(self): self.state.reset()
+    def accumulate(self, learn): self.state.accumulate(learn)
+    @property
+    def value(self): return self.state.scores().get(self.key)
+    @property
+    def name(self): return self._name
+
+# %% ../../nbs/20_modeling.core.ipynb #7c9c3031
 def TorchAdamW(params, lr:float=1e-3, mom:float=0.9, sqr_mom:float=0.99, eps:float=1e-5, wd:float=0.01,
                fused:bool|None=True) -> OptimWrapper:
     "torch's AdamW (fused, where the device supports it) as a fastai optimizer: a faster drop-in for `Adam`"
     return OptimWrapper(params, opt=partial(torch.optim.AdamW, fused=fused), lr=lr, betas=(mom, sqr_mom), eps=eps, weight_decay=wd)
 
-# %% ../../nbs/20_modeling.core.ipynb #de4c4dd1
+# %% ../../nbs/20_modeling.core.ipynb #a7e4122e
 @dispatch
 def show_results(x:HF_BaseInput, y, samples, outs, ctxs=None, max_n=6, trunc_at=300, **kwargs):
     "Show `max_n` texts of a blurr batch with their targets and predictions"
@@ -121,7 +147,7 @@ def show_results(x:HF_BaseInput, y, samples, outs, ctxs=None, max_n=6, trunc_at=
     show_table(df)
     return df
 
-# %% ../../nbs/20_modeling.core.ipynb #7f11f526
+# %% ../../nbs/20_modeling.core.ipynb #8766f2fb
 def _text_tfm_idx(dls) -> int:
     "How many of the x pipeline's transforms (e.g. `ColReader`) come before blurr's, to skip for raw inputs"
     fs = dls.valid_ds.tls[0].tfms.fs if hasattr(dls.valid_ds, 'tls') else dls.valid_ds.tfms.fs
@@ -150,7 +176,7 @@ def blurr_predict(self:Learner,
         res = [{'label': str(vocab[d]), 'score': p[d].item(), 'probs': _probs(p)} for p, d in zip(probs, decoded)]
     return res[0] if single else res
 
-# %% ../../nbs/20_modeling.core.ipynb #dd2392d8
+# %% ../../nbs/20_modeling.core.ipynb #00823dad
 @patch
 def blurr_save_pretrained(self:Learner, path:str|Path):
     "Save the model (labels in its config) and tokenizer with `save_pretrained` to the folder `path`"

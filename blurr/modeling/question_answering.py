@@ -16,7 +16,7 @@ from ..data.question_answering import *
 from .core import *
 
 # %% auto #0
-__all__ = ['squad_normalize', 'squad_exact_match', 'squad_f1', 'SquadState', 'SquadMetric', 'squad_metrics', 'show_results']
+__all__ = ['squad_normalize', 'squad_exact_match', 'squad_f1', 'SquadState', 'squad_metrics', 'show_results']
 
 # %% ../../nbs/22_modeling.question_answering.ipynb #fe6d80b5
 _PUNCTUATION = set(string.punctuation)
@@ -41,14 +41,12 @@ def squad_f1(pred:str, golds:list[str]) -> float:
     return max(_word_f1(pred, g) for g in (golds or ['']))
 
 # %% ../../nbs/22_modeling.question_answering.ipynb #4ec89f95
-class SquadState:
+class SquadState(SharedState):
     "Predicted and gold answers of every validation example, shared by `squad_metrics`"
-    def __init__(self, null_threshold:float|None=None): self.null_threshold = null_threshold; self.reset()
-    def reset(self): self.preds, self.golds, self._last, self._scores = [], [], None, None
+    def __init__(self, null_threshold:float|None=None): self.null_threshold = null_threshold; super().__init__()
+    def clear(self): self.preds, self.golds = [], []
 
-    def accumulate(self, learn):
-        if self._last is learn.pred: return     # the metrics share this state: count each batch once
-        self._last = learn.pred
+    def add_batch(self, learn):
         x, y = to_cpu(learn.xb[0]), learn.yb[0].cpu()
         spans = blurr_batch_tfm(learn.dls).spans(x, torch.stack(list(learn.pred), 1).detach().cpu(), self.null_threshold)
         firsts = example_first_rows(x['sample_idx'])
@@ -57,28 +55,17 @@ class SquadState:
             self.preds.append(span_text(ctx, x['context_offsets'], sp)['answer'])
             self.golds.append([ctx[s:e] for s, e in y[firsts[ex], 2:].view(-1, 2).tolist() if s >= 0])
 
-    def scores(self) -> dict:
-        if self._scores is None and self.preds:
-            self._scores = {'exact_match': np.mean([squad_exact_match(p, g) for p, g in zip(self.preds, self.golds)]),
-                            'f1': np.mean([squad_f1(p, g) for p, g in zip(self.preds, self.golds)])}
-        return self._scores or {}
-
-class SquadMetric(Metric):
-    "One SQuAD score as a fastai metric"
-    def __init__(self, state:SquadState, key:str): self.state, self.key = state, key
-    def reset(self): self.state.reset()
-    def accumulate(self, learn): self.state.accumulate(learn)
-    @property
-    def value(self): return self.state.scores().get(self.key)
-    @property
-    def name(self): return 'squad_' + self.key
+    def compute(self) -> dict:
+        if not self.preds: return {}
+        return {'exact_match': np.mean([squad_exact_match(p, g) for p, g in zip(self.preds, self.golds)]),
+                'f1': np.mean([squad_f1(p, g) for p, g in zip(self.preds, self.golds)])}
 
 def squad_metrics(
     null_threshold:float|None=None, # Abstain when no-answer beats the best span by this (default: 0 if training had unanswerable questions)
-) -> list[SquadMetric]:
+) -> list[SharedStateMetric]:
     "SQuAD exact match and F1 (fractions of the validation examples), computed on whole examples at validation"
     state = SquadState(null_threshold)
-    return [SquadMetric(state, 'exact_match'), SquadMetric(state, 'f1')]
+    return [SharedStateMetric(state, k, 'squad_' + k) for k in ('exact_match', 'f1')]
 
 # %% ../../nbs/22_modeling.question_answering.ipynb #f9994f0a
 @dispatch

@@ -16,8 +16,8 @@ from ..data.seq2seq import *
 from .core import *
 
 # %% auto #0
-__all__ = ['generation_kwargs', 'generate_texts', 'rouge_scores', 'translation_scores', 'GenerationState', 'GenerationMetric',
-           'seq2seq_metrics', 'show_results', 'encoder_decoder_from_pretrained']
+__all__ = ['generation_kwargs', 'generate_texts', 'rouge_scores', 'translation_scores', 'GenerationState', 'seq2seq_metrics',
+           'show_results', 'encoder_decoder_from_pretrained']
 
 # %% ../../nbs/23_modeling.seq2seq.ipynb #cdf5e8ed
 def generation_kwargs(hf_model, tfm:HF_Seq2SeqBeforeBatchTransform, **kwargs) -> dict:
@@ -83,14 +83,14 @@ def translation_scores(preds:list[str], targets:list[str]) -> dict:
     import sacrebleu
     return {'bleu': sacrebleu.corpus_bleu(preds, [targets]).score, 'chrf': sacrebleu.corpus_chrf(preds, [targets]).score}
 
-class GenerationState:
+class GenerationState(SharedState):
     "Generated and target texts of the validation set, shared by the metrics of `seq2seq_metrics`"
     def __init__(self, score_fn:Callable, every:int|str=1, **generate_kwargs):
         if not (every == 'last' or (isinstance(every, int) and every > 0)): raise ValueError(f"every={every!r}: use a positive int or 'last'.")
         self.score_fn, self.every, self.generate_kwargs = score_fn, every, generate_kwargs
-        self.reset()
+        super().__init__()
 
-    def reset(self): self.preds, self.targets, self._last, self._scores = [], [], None, None
+    def clear(self): self.preds, self.targets = [], []
 
     def due(self, learn) -> bool:
         "Whether this validation generates: outside `fit` always; in `fit` on the chosen epochs and the last"
@@ -98,38 +98,24 @@ class GenerationState:
         if not n or not getattr(learn, 'train_iter', 0) or epoch + 1 >= n: return True   # `validate` resets `train_iter`
         return self.every != 'last' and (epoch + 1) % self.every == 0
 
-    def accumulate(self, learn):
-        if self._last is learn.pred or not self.due(learn): return
-        self._last = learn.pred
+    def add_batch(self, learn):
+        if not self.due(learn): return
         tfm = blurr_batch_tfm(learn.dls)
         self.preds += generate_texts(learn.model.hf_model, tfm, learn.xb[0], **self.generate_kwargs)
-        y, pad = learn.yb[0], tfm.hf_tokenizer.pad_token_id
-        self.targets += [t.strip() for t in tfm.hf_tokenizer.batch_decode(y.masked_fill(y < 0, pad), skip_special_tokens=True)]
+        self.targets += [decode_ids(tfm.hf_tokenizer, y.tolist()) for y in learn.yb[0]]
 
-    def scores(self) -> dict:
-        if self._scores is None and self.preds: self._scores = self.score_fn(self.preds, self.targets)
-        return self._scores or {}
-
-class GenerationMetric(Metric):
-    "One generation score as a fastai metric (None on epochs that do not generate)"
-    def __init__(self, state:GenerationState, key:str): self.state, self.key = state, key
-    def reset(self): self.state.reset()
-    def accumulate(self, learn): self.state.accumulate(learn)
-    @property
-    def value(self): return self.state.scores().get(self.key)
-    @property
-    def name(self): return self.key
+    def compute(self) -> dict: return self.score_fn(self.preds, self.targets) if self.preds else {}
 
 def seq2seq_metrics(
     task:str='summarization', # 'summarization' (ROUGE) or 'translation' (BLEU, chrF)
     every:int|str=1, # Generate every `every` epochs (and at the last), or only at the 'last'
     **generate_kwargs # Passed to `generate` (e.g. `num_beams=4`)
-) -> list[GenerationMetric]:
+) -> list[SharedStateMetric]:
     "Metrics that generate from the validation set and score the texts: ROUGE-1/2/L/Lsum, or BLEU and chrF"
     if task not in ('summarization', 'translation'): raise ValueError(f"task={task!r}: use 'summarization' or 'translation'.")
     fn, keys = (rouge_scores, ['rouge1', 'rouge2', 'rougeL', 'rougeLsum']) if task == 'summarization' else (translation_scores, ['bleu', 'chrf'])
     state = GenerationState(fn, every, **generate_kwargs)
-    return [GenerationMetric(state, k) for k in keys]
+    return [SharedStateMetric(state, k) for k in keys]
 
 # %% ../../nbs/23_modeling.seq2seq.ipynb #17703236
 @dispatch

@@ -16,8 +16,8 @@ from ..data.token_classification import *
 from .core import *
 
 # %% auto #0
-__all__ = ['word_probs', 'batch_positions', 'batch_word_probs', 'seqeval_tags', 'SeqEvalState', 'SeqEvalMetric',
-           'seqeval_metrics', 'show_results', 'word_char_spans']
+__all__ = ['word_probs', 'batch_positions', 'batch_word_probs', 'seqeval_tags', 'SeqEvalState', 'seqeval_metrics', 'show_results',
+           'word_char_spans']
 
 # %% ../../nbs/21_modeling.token_classification.ipynb #ca561532
 def word_probs(probs:Tensor, positions:list[int], aggregation:str='first') -> Tensor:
@@ -42,56 +42,43 @@ def seqeval_tags(tags:list[str], outside:str='O') -> list[str]:
     "Tags as seqeval reads them: BIO/BIOES tags unchanged, plain labels such as `PER` as `I-PER`"
     return [t if t == outside or re.match(r'^[BIESLU]-', t) else f"I-{t}" for t in tags]
 
-class SeqEvalState:
+class SeqEvalState(SharedState):
     "Word tags of every validation example, shared by the seqeval metrics, and the scores and report computed from them"
     def __init__(self, aggregation:str='first', **seqeval_kwargs):
         self.aggregation, self.seqeval_kwargs, self.report = aggregation, seqeval_kwargs, None
-        self.reset()
+        super().__init__()
 
-    def reset(self): self.targs, self.preds, self._last, self._scores = [], [], None, None
+    def clear(self): self.targs, self.preds = [], []
 
-    def accumulate(self, learn):
-        if self._last is learn.pred: return     # the metrics share this state: count each batch once
-        self._last = learn.pred
+    def add_batch(self, learn):
         x, y, vocab = learn.xb[0], learn.yb[0].cpu(), learn.dls.vocab
         positions = batch_positions(x)
         for pos, wp in zip(positions, batch_word_probs(positions, learn.pred.float().softmax(-1), self.aggregation)):
             self.targs.append([vocab[y[r, ts[0]]] for r, ts in pos.values()])
             self.preds.append([vocab[wp[w].argmax()] for w in pos])
 
-    def scores(self) -> dict:
-        if self._scores is None:
-            if not self.targs: return {}
-            t, p, kw = [seqeval_tags(o) for o in self.targs], [seqeval_tags(o) for o in self.preds], self.seqeval_kwargs
-            self._scores = {'precision': precision_score(t, p, zero_division=0, **kw), 'recall': recall_score(t, p, zero_division=0, **kw),
-                            'f1': f1_score(t, p, zero_division=0, **kw), 'accuracy': accuracy_score(t, p)}
-            self.report = pd.DataFrame(classification_report(t, p, output_dict=True, zero_division=0, **kw)).T
-            self.targs, self.preds, self._last = [], [], None   # the scores are kept; the tags would only weigh on `export`
-        return self._scores
-
-class SeqEvalMetric(Metric):
-    "One seqeval score as a fastai metric; the four metrics of `seqeval_metrics` share one `SeqEvalState`"
-    def __init__(self, state:SeqEvalState, key:str, name:str): self.state, self.key, self._name = state, key, name
-    def reset(self): self.state.reset()
-    def accumulate(self, learn): self.state.accumulate(learn)
-    @property
-    def value(self): return self.state.scores().get(self.key)
-    @property
-    def name(self): return self._name
+    def compute(self) -> dict:
+        if not self.targs: return {}
+        t, p, kw = [seqeval_tags(o) for o in self.targs], [seqeval_tags(o) for o in self.preds], self.seqeval_kwargs
+        scores = {'precision': precision_score(t, p, zero_division=0, **kw), 'recall': recall_score(t, p, zero_division=0, **kw),
+                  'f1': f1_score(t, p, zero_division=0, **kw), 'accuracy': accuracy_score(t, p)}
+        self.report = pd.DataFrame(classification_report(t, p, output_dict=True, zero_division=0, **kw)).T
+        self.clear()   # the scores are kept; the tags would only weigh on `export`
+        return scores
 
 def seqeval_metrics(
     aggregation:str='first', # How a word's prediction comes from its sub-tokens: 'first', 'average' or 'max'
     **seqeval_kwargs # Passed to seqeval's scores, e.g. `mode='strict', scheme=IOB2`
-) -> list[SeqEvalMetric]:
+) -> list[SharedStateMetric]:
     "Entity precision, recall, F1 (micro) and word accuracy, at validation, on whole examples"
     state = SeqEvalState(aggregation, **seqeval_kwargs)
-    return [SeqEvalMetric(state, k, n) for k, n in [('precision', 'entity_precision'), ('recall', 'entity_recall'),
+    return [SharedStateMetric(state, k, n) for k, n in [('precision', 'entity_precision'), ('recall', 'entity_recall'),
                                                     ('f1', 'entity_f1'), ('accuracy', 'word_accuracy')]]
 
 @patch
 def blurr_entity_report(self:Learner) -> pd.DataFrame:
     "Per-entity precision, recall, F1 and support of the last validation (needs `seqeval_metrics` among the metrics)"
-    state = first(m.state for m in self.metrics if isinstance(m, SeqEvalMetric))
+    state = first(m.state for m in self.metrics if isinstance(getattr(m, 'state', None), SeqEvalState))
     if state is None: raise ValueError("The Learner has no seqeval metrics: pass `metrics=seqeval_metrics()`.")
     state.scores()
     if state.report is None: raise ValueError("No validation has run yet: call `learn.validate()` or fit first.")

@@ -15,7 +15,7 @@ import argparse, json, os, sys, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_seqcls import (TAG, run_worker, flags, worker_main, print_stack, StepProbe, peak_rss_mb, pad_stats, fastai_adamw, FastaiOneCycle, print_rows, fastai_timer,
+from bench_seqcls import (TAG, add_blurr_dl_args, blurr_dl_kwargs, run_worker, flags, worker_main, print_stack, StepProbe, peak_rss_mb, pad_stats, fastai_adamw, FastaiOneCycle, print_rows, fastai_timer,
                           trainer_timer)
 
 
@@ -47,7 +47,7 @@ def run_blurr(a) -> dict:
     tfm = HF_TokenClassBeforeBatchTransform(hf_arch, tok, max_length=a.max_length)
     dls = DataBlock(blocks=(HF_TextBlock(before_batch_tfm=tfm), HF_TokenCategoryBlock(vocab=vocab)), get_x=ColReader('words'),
                     get_y=ColReader('tags'), splitter=ColSplitter()).dataloaders(
-        df, bs=a.bs, **({} if a.blurr_workers is None else {'num_workers': a.blurr_workers}))
+        df, bs=a.bs, **blurr_dl_kwargs(a))
     assert list(dls.vocab) == vocab, (list(dls.vocab), vocab)
     torch.manual_seed(a.seed)
     model = BLURR_MODEL_HELPER.get_hf_objects(default_model_path(), task=HF_TASKS_AUTO.TokenClassification,
@@ -142,13 +142,14 @@ def parse_args(argv=None):
     p.add_argument('--max-length', type=int, default=128)
     p.add_argument('--seed', type=int, default=42)
     p.add_argument('--only', choices=['blurr', 'hf'])
-    p.add_argument('--blurr-workers', type=int, default=None, help="blurr DataLoader worker processes (default: fastai's)")
+    add_blurr_dl_args(p)
+    p.add_argument('--threads', type=int, default=None, help='torch.set_num_threads in each worker (default: leave as is)')
     p.add_argument('--worker', choices=['blurr', 'hf'], help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 def run_side(side, a):
     "Run one side in a fresh subprocess; its result dict, or None if it failed"
-    return run_worker(__file__, side, flags(a, 'epochs', 'bs', 'lr', 'max_length', 'seed', 'n', 'blurr_workers'))
+    return run_worker(__file__, side, flags(a, 'epochs', 'bs', 'lr', 'max_length', 'seed', 'n', 'blurr_workers', 'blurr_order', 'threads'))
 
 def main(argv=None):
     a = parse_args(argv)

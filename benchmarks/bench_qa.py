@@ -19,7 +19,7 @@ import argparse, json, os, sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_seqcls import TAG, run_worker, flags, worker_main, print_stack, print_schedule_check, StepProbe, peak_rss_mb, pad_stats, fastai_adamw, FastaiOneCycle, print_rows, fastai_timer, trainer_timer
+from bench_seqcls import TAG, add_blurr_dl_args, blurr_dl_kwargs, run_worker, flags, worker_main, print_stack, print_schedule_check, StepProbe, peak_rss_mb, pad_stats, fastai_adamw, FastaiOneCycle, print_rows, fastai_timer, trainer_timer
 
 
 def load(a):
@@ -142,7 +142,7 @@ def run_blurr(a) -> dict:
     tfm = HF_QABeforeBatchTransform(hf_arch, tok, max_length=a.max_length, stride=a.stride)
     dls = DataBlock(blocks=(HF_TextBlock(before_batch_tfm=tfm), HF_AnswerBlock()), get_x=ColReader(['question', 'context']),
                     get_y=ColReader('answers'), splitter=ColSplitter()).dataloaders(
-        df, bs=a.bs, **({} if a.blurr_workers is None else {'num_workers': a.blurr_workers}))
+        df, bs=a.bs, **blurr_dl_kwargs(a))
     learn = Learner(dls, HF_BaseModelWrapper(model), opt_func=TorchAdamW, wd=0.01, metrics=squad_metrics(),
                     cbs=HF_BaseModelCallback, splitter=hf_splitter)   # loss: HF_AnswerBlock's QALossFlat (the model's own loss)
     masks = [b[0]['attention_mask'] for b in dls.train]; z, tot = pad_stats(masks); del masks
@@ -219,13 +219,14 @@ def parse_args(argv=None):
     p.add_argument('--stride', type=int, default=32, help='tokens shared by consecutive windows')
     p.add_argument('--seed', type=int, default=42)
     p.add_argument('--only', choices=['blurr', 'hf'])
-    p.add_argument('--blurr-workers', type=int, default=None, help="blurr DataLoader worker processes (default: blurr's)")
+    add_blurr_dl_args(p)
+    p.add_argument('--threads', type=int, default=None, help='torch.set_num_threads in each worker (default: leave as is)')
     p.add_argument('--worker', choices=['blurr', 'hf'], help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 def run_side(side, a):
     "Run one side in a fresh subprocess; its result dict, or None if it failed"
-    return run_worker(__file__, side, flags(a, 'epochs', 'bs', 'lr', 'max_length', 'stride', 'seed', 'n', 'blurr_workers'))
+    return run_worker(__file__, side, flags(a, 'epochs', 'bs', 'lr', 'max_length', 'stride', 'seed', 'n', 'blurr_workers', 'blurr_order', 'threads'))
 
 def report(res, sides):
     "The tables and, with both sides, the ratios and checks"

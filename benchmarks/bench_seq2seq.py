@@ -20,7 +20,7 @@ import argparse, json, os, shutil, sys, tempfile, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_seqcls import TAG, run_worker, flags, worker_main, print_stack, print_schedule_check, StepProbe, peak_rss_mb, fastai_adamw, FastaiOneCycle, print_rows, fastai_timer, trainer_timer
+from bench_seqcls import TAG, add_blurr_dl_args, blurr_dl_kwargs, run_worker, flags, worker_main, print_stack, print_schedule_check, StepProbe, peak_rss_mb, fastai_adamw, FastaiOneCycle, print_rows, fastai_timer, trainer_timer
 
 ROUGE = ('rouge1', 'rouge2', 'rougeL', 'rougeLsum')
 
@@ -96,21 +96,19 @@ def common(a, df, w0, probe, tgt, train_s) -> dict:
 # ---------------------------------------------------------------------------------------------------------------------
 def run_blurr(a) -> dict:
     "The notebook's training: batch-time tokenization, `CrossEntropyLossFlat`, `seq2seq_metrics` at the last epoch"
-    from fastai.text.all import DataBlock, ColReader, ColSplitter, Learner, CrossEntropyLossFlat, TfmdDL, set_seed
+    from fastai.text.all import DataBlock, ColReader, ColSplitter, Learner, CrossEntropyLossFlat, set_seed
     from blurr.modeling.all import (BLURR_MODEL_HELPER, HF_TASKS_AUTO, HF_TextBlock, HF_TextTargetBlock,
                                     HF_Seq2SeqBeforeBatchTransform, HF_BaseModelWrapper, HF_BaseModelCallback, hf_splitter,
                                     TorchAdamW, seq2seq_metrics)
-    from blurr.data.core import default_num_workers
     df = load(a)
     set_seed(a.seed)
     hf_arch, _, tok, model = BLURR_MODEL_HELPER.get_hf_objects(a.model_dir, task=HF_TASKS_AUTO.Seq2SeqLM)
     w0 = weights_checksum(model)
     tfm = HF_Seq2SeqBeforeBatchTransform(hf_arch, tok, max_length=a.max_length, max_target_length=a.max_target_length)
-    # --order random: fastai's plain shuffled TfmdDL instead of blurr's length-sorted HF_SortedDL (same worker default)
-    dl_type = TfmdDL if a.order == 'random' else None
-    dls = DataBlock(blocks=(HF_TextBlock(before_batch_tfm=tfm, dl_type=dl_type), HF_TextTargetBlock()), get_x=ColReader('text'),
-                    get_y=ColReader('summary'), splitter=ColSplitter()).dataloaders(
-        df, bs=a.bs, num_workers=default_num_workers() if a.blurr_workers is None else a.blurr_workers)
+    # --order random: shuffled training batches (`batch_order='random'`) unless --blurr-order says otherwise
+    dl_kwargs = {'batch_order': 'random'} if a.order == 'random' else {}
+    dls = DataBlock(blocks=(HF_TextBlock(before_batch_tfm=tfm), HF_TextTargetBlock()), get_x=ColReader('text'),
+                    get_y=ColReader('summary'), splitter=ColSplitter()).dataloaders(df, bs=a.bs, **{**dl_kwargs, **blurr_dl_kwargs(a)})
     metrics = seq2seq_metrics(every='last', **gen_kwargs(a))
     learn = Learner(dls, HF_BaseModelWrapper(model), opt_func=TorchAdamW, wd=0.01, loss_func=CrossEntropyLossFlat(),
                     metrics=metrics, cbs=HF_BaseModelCallback, splitter=hf_splitter)
@@ -192,16 +190,16 @@ def parse_args(argv=None):
     p.add_argument('--only', choices=['blurr', 'hf'])
     p.add_argument('--order', choices=['length', 'random'], default='length',
                    help="training order: length-grouped batches (blurr's HF_SortedDL, the Trainer's group_by_length) or "
-                        "shuffled (fastai's TfmdDL, the Trainer's random sampler)")
+                        "shuffled (blurr's batch_order='random', the Trainer's random sampler)")
     p.add_argument('--threads', type=int, default=None, help='torch.set_num_threads in each worker (default: leave as is)')
-    p.add_argument('--blurr-workers', type=int, default=None, help="blurr DataLoader worker processes (default: blurr's)")
+    add_blurr_dl_args(p)
     p.add_argument('--worker', choices=['blurr', 'hf'], help=argparse.SUPPRESS)
     p.add_argument('--model-dir', help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 def run_side(side, a):
     "Run one side in a fresh subprocess; its result dict, or None if it failed"
-    return run_worker(__file__, side, flags(a, 'model_dir', 'n', 'n_valid', 'epochs', 'bs', 'lr', 'max_length', 'max_target_length', 'seed', 'order', 'blurr_workers', 'threads'))
+    return run_worker(__file__, side, flags(a, 'model_dir', 'n', 'n_valid', 'epochs', 'bs', 'lr', 'max_length', 'max_target_length', 'seed', 'order', 'blurr_workers', 'blurr_order', 'threads'))
 
 def report(res, sides):
     "The tables and, with both sides, the ratios, the goal and the checks"

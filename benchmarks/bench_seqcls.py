@@ -156,7 +156,7 @@ def run_blurr(a) -> dict:
 
     blocks = (HF_TextBlock(hf_arch=hf_arch, hf_tokenizer=hf_tokenizer, max_length=a.max_length), CategoryBlock)
     dblock = DataBlock(blocks=blocks, get_x=ColReader('text'), get_y=ColReader('label'), splitter=ColSplitter('is_valid'))
-    dls = dblock.dataloaders(df, bs=a.bs, **({} if a.blurr_workers is None else {'num_workers': a.blurr_workers}))
+    dls = dblock.dataloaders(df, bs=a.bs, **blurr_dl_kwargs(a))
     opt_func = TorchAdamW if a.opt == 'fused' else partial(Adam, decouple_wd=True)
     learn = Learner(dls, HF_BaseModelWrapper(hf_model), opt_func=opt_func, wd=0.01,
                     loss_func=CrossEntropyLossFlat(), metrics=accuracy, cbs=HF_BaseModelCallback, splitter=hf_splitter)
@@ -344,7 +344,7 @@ def parse_args(argv=None):
     p.add_argument('--opt', choices=['fused', 'fastai'], default='fused',
                    help="optimizer: torch's fused AdamW on both sides (blurr's TorchAdamW; the Trainer's own default, "
                         "adamw_torch_fused) or fastai's Adam for blurr against torch's plain AdamW")
-    p.add_argument('--blurr-workers', type=int, default=None, help="blurr DataLoader worker processes (default: fastai's)")
+    add_blurr_dl_args(p)
     p.add_argument('--worker', choices=['blurr', 'hf'], help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -383,6 +383,16 @@ def run_worker(script:str, side:str, args:list[str]) -> dict | None:
     print(f'[{side}] done in {time.perf_counter() - t0:.0f}s', file=sys.stderr, flush=True)
     return json.loads(lines[-1][len(TAG):])
 
+def add_blurr_dl_args(p):
+    "The options for blurr's DataLoader (unset: blurr's defaults)"
+    p.add_argument('--blurr-workers', type=int, default=None, help="blurr DataLoader worker processes (default: blurr's)")
+    p.add_argument('--blurr-order', choices=['shuffled', 'grouped', 'random'], default=None,
+                   help="order of blurr's training batches (`HF_SortedDL(batch_order=...)`; default: blurr's)")
+
+def blurr_dl_kwargs(a) -> dict:
+    "`dataloaders` keyword arguments for blurr's side from the options that are set"
+    return {k: v for k, v in (('num_workers', a.blurr_workers), ('batch_order', a.blurr_order)) if v is not None}
+
 def flags(a, *names) -> list[str]:
     "Command-line flags repeating the options `names` of the parsed `a` that are set"
     res = []
@@ -392,7 +402,7 @@ def flags(a, *names) -> list[str]:
     return res
 
 def run_side(side, a) -> dict | None:
-    res = run_worker(__file__, side, flags(a, 'n', 'epochs', 'bs', 'lr', 'max_length', 'seed', 'hf_sched', 'opt', 'blurr_workers', 'threads'))
+    res = run_worker(__file__, side, flags(a, 'n', 'epochs', 'bs', 'lr', 'max_length', 'seed', 'hf_sched', 'opt', 'blurr_workers', 'blurr_order', 'threads'))
     if res is not None: print(TAG + json.dumps(res), flush=True)  # the side's JSON line
     return res
 

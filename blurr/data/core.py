@@ -16,9 +16,9 @@ from transformers import PreTrainedTokenizerBase
 from ..utils import *
 
 # %% auto #0
-__all__ = ['HF_BaseInput', 'check_text', 'to_words', 'check_words', 'decode_ids', 'HF_TextItemTfm', 'HF_BeforeBatchTransform',
-           'HF_AfterBatchTransform', 'text_length', 'default_num_workers', 'HF_SortedDL', 'HF_TextBlock', 'show_table',
-           'samples_table', 'show_batch']
+__all__ = ['BATCH_ORDERS', 'HF_BaseInput', 'check_text', 'to_words', 'check_words', 'decode_ids', 'HF_TextItemTfm',
+           'HF_BeforeBatchTransform', 'HF_AfterBatchTransform', 'text_length', 'default_num_workers', 'HF_SortedDL',
+           'HF_TextBlock', 'show_table', 'samples_table', 'show_batch']
 
 # %% ../../nbs/10_data.core.ipynb #d7160be2
 class HF_BaseInput(TensorBase):
@@ -214,12 +214,23 @@ def default_num_workers() -> int:
     "DataLoader worker processes for blurr: fastai's default with a GPU, none on a CPU-only machine"
     return defaults.cpus if torch.cuda.is_available() else 0
 
+BATCH_ORDERS = ('shuffled', 'grouped', 'random')
+
 class HF_SortedDL(SortedDL):
     "A `SortedDL` sorted by token count, serving the items it built once, whose item errors name the split and row"
-    def __init__(self, dataset, sort_func=None, res=None, num_workers:int|None=None, cache_items:bool=True, **kwargs):
+    def __init__(self,
+        dataset, # The items (a fastai `Datasets` split)
+        sort_func=None, # Sort key of an item (default: its token count, from the batch transform)
+        res=None, # Precomputed sort keys
+        num_workers:int|None=None, # Worker processes (default: none without a GPU, fastai's default with one)
+        cache_items:bool=True, # Serve the items built at creation instead of running the item pipeline again
+        batch_order:str='shuffled', # Order of training batches: 'shuffled', 'grouped' or 'random' (see below)
+        **kwargs # Passed to fastai's `SortedDL`
+    ):
         count_tokens = sort_func is None and res is None
         kwargs['num_workers'] = default_num_workers() if num_workers is None else num_workers
-        self.cache_items, self.items_cache = cache_items, None
+        if batch_order not in BATCH_ORDERS: raise ValueError(f"batch_order={batch_order!r}: use one of {BATCH_ORDERS}.")
+        self.cache_items, self.items_cache, self.batch_order = cache_items, None, batch_order
         # when counting tokens we measure every item ourselves, after the DataLoader is set up
         super().__init__(dataset, sort_func=sort_func or text_length, res=[] if count_tokens else res, **kwargs)
         if count_tokens:
@@ -232,7 +243,18 @@ class HF_SortedDL(SortedDL):
         tfm = first(f for f in self.before_batch.fs if hasattr(f, 'lengths'))
         return tfm.lengths(xs) if tfm is not None and len(xs) else [text_length((x,)) for x in xs]
 
+    def shuffle_fn(self, idxs):
+        if self.batch_order == 'shuffled': return super().shuffle_fn(idxs)
+        if self.batch_order == 'random': return TfmdDL.shuffle_fn(self, idxs)
+        # 'grouped': random chunks of 50 batches, each served from its longest text to its shortest (longest overall first)
+        idxs = np.random.permutation(len(self.dataset))
+        m = np.flatnonzero(idxs == self.idx_max)[0]
+        idxs[[0, m]] = idxs[[m, 0]]
+        sz = self.bs * 50
+        return iter(np.concatenate([sorted(idxs[i:i+sz], key=lambda j: self.res[j], reverse=True) for i in range(0, len(idxs), sz)]))
+
     def new(self, dataset=None, **kwargs):
+        kwargs.setdefault('batch_order', self.batch_order)
         res = super().new(dataset=dataset, **kwargs)
         if dataset is None and res.cache_items: res.items_cache = self.items_cache   # the same items: share them
         return res
@@ -245,7 +267,7 @@ class HF_SortedDL(SortedDL):
             tls = getattr(self.dataset, 'tls', [self.dataset])[0]
             raise _with_context(e, f"Could not build {_row_name(tls, s)} of the {split} set: ") from e
 
-# %% ../../nbs/10_data.core.ipynb #6613c127
+# %% ../../nbs/10_data.core.ipynb #70ca55dd
 class HF_TextBlock(TransformBlock):
     "A `TransformBlock` for Hugging Face inputs: raw texts through the pipeline, tokenized and padded at batch time"
     @delegates(HF_BeforeBatchTransform.__init__)
@@ -264,7 +286,7 @@ class HF_TextBlock(TransformBlock):
                          batch_tfms=HF_AfterBatchTransform(before_batch_tfm),
                          dl_type=dl_type or HF_SortedDL, dls_kwargs={'before_batch': before_batch_tfm})
 
-# %% ../../nbs/10_data.core.ipynb #53d862d5
+# %% ../../nbs/10_data.core.ipynb #3be6bd46
 def _shorten(s, trunc_at): s = str(s); return s if trunc_at is None or len(s) <= trunc_at else s[:trunc_at] + '…'
 
 def show_table(df:pd.DataFrame):

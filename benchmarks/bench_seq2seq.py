@@ -71,16 +71,6 @@ def scores(preds, targets, df, tok) -> dict:
                 gen_len=sum(len(ids) for ids in tok(preds, add_special_tokens=False)['input_ids']) / len(preds),
                 targets_ok=sorted(targets) == sorted(df.summary[df.is_valid]))
 
-def valid_timer():
-    "A fastai callback timing each validation phase (the last one is where `seq2seq_metrics(every='last')` generates)"
-    from fastai.callback.core import Callback
-    class ValidCB(Callback):
-        order = -100
-        def before_fit(self): self.valid_s = []
-        def before_validate(self): self.t0 = time.perf_counter()
-        def after_validate(self): self.valid_s.append(time.perf_counter() - self.t0)
-    return ValidCB()
-
 def common(a, df, w0, probe, tgt, train_s) -> dict:
     "What both sides report the same way"
     import torch
@@ -99,7 +89,7 @@ def run_blurr(a) -> dict:
     from fastai.text.all import DataBlock, ColReader, ColSplitter, Learner, CrossEntropyLossFlat, set_seed
     from blurr.modeling.all import (BLURR_MODEL_HELPER, HF_TASKS_AUTO, HF_TextBlock, HF_TextTargetBlock,
                                     HF_Seq2SeqBeforeBatchTransform, HF_BaseModelWrapper, HF_BaseModelCallback, hf_splitter,
-                                    TorchAdamW, seq2seq_metrics)
+                                    TorchAdamW, GenerationState, SharedStateMetric, rouge_scores)
     df = load(a)
     set_seed(a.seed)
     hf_arch, _, tok, model = BLURR_MODEL_HELPER.get_hf_objects(a.model_dir, task=HF_TASKS_AUTO.Seq2SeqLM)
@@ -109,19 +99,21 @@ def run_blurr(a) -> dict:
     dl_kwargs = {'batch_order': 'random'} if a.order == 'random' else {}
     dls = DataBlock(blocks=(HF_TextBlock(before_batch_tfm=tfm), HF_TextTargetBlock()), get_x=ColReader('text'),
                     get_y=ColReader('summary'), splitter=ColSplitter()).dataloaders(df, bs=a.bs, **{**dl_kwargs, **blurr_dl_kwargs(a)})
-    metrics = seq2seq_metrics(every='last', **gen_kwargs(a))
+    # `seq2seq_metrics(every='last')`, with its scoring function keeping the texts it scores for our own checks
+    texts = {}
+    def score(preds, targets): texts.update(preds=preds, targets=targets); return rouge_scores(preds, targets)
+    metrics = [SharedStateMetric(GenerationState(score, every='last', **gen_kwargs(a)), k) for k in ROUGE]
     learn = Learner(dls, HF_BaseModelWrapper(model), opt_func=TorchAdamW, wd=0.01, loss_func=CrossEntropyLossFlat(),
                     metrics=metrics, cbs=HF_BaseModelCallback, splitter=hf_splitter)
     probe, tgt = StepProbe(model), count_targets(model)
-    cb, vcb = fastai_timer(probe), valid_timer()
+    cb = fastai_timer(probe)   # its valid_s: the last one is where seq2seq_metrics(every='last') generates
     set_seed(a.seed)
-    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(a.epochs, lr_max=a.lr, cbs=[cb, vcb])
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(a.epochs, lr_max=a.lr, cbs=cb)
     train_s = sum(cb.train_s)
     valid_loss = learn.recorder.values[-1][1]
-    st = metrics[0].state   # the texts generated at the last epoch's validation, and the targets decoded from its labels
-    res = scores(st.preds, st.targets, df, tok)
+    res = scores(texts['preds'], texts['targets'], df, tok)   # the last validation's generated texts and decoded targets
     assert all(abs(res[k] - v) < 1e-9 for k, v in zip(ROUGE, learn.recorder.values[-1][2:])), 'rescoring differs from the metric'
-    return dict(side='blurr', gen_s=vcb.valid_s[-1], valid_loss=float(valid_loss), **res, **common(a, df, w0, probe, tgt, train_s))
+    return dict(side='blurr', gen_s=cb.valid_s[-1], valid_loss=float(valid_loss), **res, **common(a, df, w0, probe, tgt, train_s))
 
 def run_hf(a) -> dict:
     "The `run_summarization.py` recipe with the `Seq2SeqTrainer`, fastai's optimizer settings and schedule"

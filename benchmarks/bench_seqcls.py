@@ -88,13 +88,15 @@ class StepProbe:
 
 
 def fastai_timer(probe):
-    "A fastai callback timing the training phase of each epoch (the batches, not the validation) and the optimizer step"
+    "A fastai callback timing each epoch's training phase (`train_s`) and validation (`valid_s`) apart, and the optimizer step"
     from fastai.callback.core import Callback
     class BenchCB(Callback):
         order = -100
-        def before_fit(self): self.train_s = []
+        def before_fit(self): self.train_s, self.valid_s = [], []
         def before_train(self): self.t0 = time.perf_counter()
         def after_train(self): self.train_s.append(time.perf_counter() - self.t0)
+        def before_validate(self): self.t0 = time.perf_counter()
+        def after_validate(self): self.valid_s.append(time.perf_counter() - self.t0)
         def before_step(self):
             h = self.learn.opt.hypers[0]
             probe.opt_begin(h['lr'], h['mom'])

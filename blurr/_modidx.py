@@ -254,6 +254,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                            'blurr/modeling/core.py'),
                                      'blurr.modeling.core.HF_BaseModelWrapper.forward': ( 'modeling.core.html#hf_basemodelwrapper.forward',
                                                                                           'blurr/modeling/core.py'),
+                                     'blurr.modeling.core.Learner.blurr_map_batches': ( 'modeling.core.html#learner.blurr_map_batches',
+                                                                                        'blurr/modeling/core.py'),
                                      'blurr.modeling.core.Learner.blurr_predict': ( 'modeling.core.html#learner.blurr_predict',
                                                                                     'blurr/modeling/core.py'),
                                      'blurr.modeling.core.Learner.blurr_save_pretrained': ( 'modeling.core.html#learner.blurr_save_pretrained',

@@ -120,7 +120,9 @@ class SharedState:
         self._last = learn.pred
         self.add_batch(learn)
     def scores(self) -> dict:
-        if self._scores is None: self._scores = self.compute() or None   # nothing collected: compute again later
+        if self._scores is None:
+            self._scores = self.compute() or None   # nothing collected: compute again later
+            if self._scores is not None: self.clear()   # the scores are kept; what they came from would only weigh on `export`
         return self._scores or {}
 
 class SharedStateMetric(Metric):
@@ -176,7 +178,26 @@ def blurr_predict(self:Learner,
         res = [{'label': str(vocab[d]), 'score': p[d].item(), 'probs': _probs(p)} for p, d in zip(probs, decoded)]
     return res[0] if single else res
 
-# %% ../../nbs/20_modeling.core.ipynb #00823dad
+@patch
+def blurr_map_batches(self:Learner,
+    inputs:list, # What the batch transform tokenizes, one per item
+    fn:Callable, # `fn(idxs, enc, x)`: one result per index of the batch; `enc` is the tokenized batch, `x` its tensors on the model's device
+    bs:int|None=None, # Batch size (default: the DataLoaders')
+    key:Callable=len, # Length of an input, so that inputs of similar length share a batch
+) -> list:
+    "`fn`'s results for `inputs`, in their order, from length-sorted batches through the batch transform, in eval mode without gradients"
+    tfm, device = blurr_batch_tfm(self.dls), next(self.model.parameters()).device
+    check_tokenizer_fits(tfm.hf_tokenizer, self.model.hf_model, tfm.hf_arch)
+    order, res = sorted(range(len(inputs)), key=lambda i: -key(inputs[i])), [None] * len(inputs)
+    self.model.eval()
+    with torch.no_grad():
+        for idxs in chunked(order, bs or self.dls.bs):
+            enc = tfm.tokenize([inputs[i] for i in idxs])
+            x = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in enc.items()}
+            for i, r in zip(idxs, fn(idxs, enc, x)): res[i] = r
+    return res
+
+# %% ../../nbs/20_modeling.core.ipynb #f4b64415
 @patch
 def blurr_save_pretrained(self:Learner, path:str|Path):
     "Save the model (labels in its config) and tokenizer with `save_pretrained` to the folder `path`"

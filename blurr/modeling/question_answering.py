@@ -96,15 +96,9 @@ def blurr_predict_answers(self:Learner,
     "The answer of each question in its context: `answer`, `score` (probability), `start` and `end` (characters; None when no answer)"
     single = isinstance(questions, str) and isinstance(contexts, str)
     items, tfm = _pairs(questions, contexts), blurr_batch_tfm(self.dls)
-    check_tokenizer_fits(tfm.hf_tokenizer, self.model.hf_model, tfm.hf_arch)
-    order = sorted(range(len(items)), key=lambda i: -len(items[i][1]))
-    device, res = next(self.model.parameters()).device, [None] * len(items)
-    self.model.eval()
-    with torch.no_grad():
-        for chunk in chunked(order, bs or self.dls.bs):
-            enc = tfm.tokenize([items[i] for i in chunk])
-            out = self.model({k: v.to(device) if isinstance(v, Tensor) else v for k, v in enc.items()})
-            scores = torch.stack([out['start_logits'], out['end_logits']], 1).float().cpu()
-            for i, sp in zip(chunk, tfm.spans(enc, scores, null_threshold)):
-                res[i] = span_text(items[i][1], enc['context_offsets'], sp)
+    def answers(idxs, enc, x):
+        out = self.model(x)
+        scores = torch.stack([out['start_logits'], out['end_logits']], 1).float().cpu()
+        return [span_text(items[i][1], enc['context_offsets'], sp) for i, sp in zip(idxs, tfm.spans(enc, scores, null_threshold))]
+    res = self.blurr_map_batches(items, answers, bs, key=lambda o: len(o[1]))
     return res[0] if single else res

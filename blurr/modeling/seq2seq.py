@@ -44,15 +44,8 @@ def blurr_generate(self:Learner,
     "Generate a text for each source text"
     single = not isinstance(texts, (list, tuple, L, pd.Series, np.ndarray))
     texts = [check_text(t, where=f"item {i}") for i, t in enumerate([texts] if single else texts)]
-    tfm, hf_model = blurr_batch_tfm(self.dls), self.model.hf_model
-    check_tokenizer_fits(tfm.hf_tokenizer, hf_model, tfm.hf_arch)
-    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-    device, res = next(hf_model.parameters()).device, [None] * len(texts)
-    self.model.eval()
-    with torch.no_grad():
-        for chunk in chunked(order, bs or self.dls.bs):
-            x = {k: v.to(device) for k, v in tfm.tokenize([texts[i] for i in chunk]).items()}
-            for i, t in zip(chunk, generate_texts(hf_model, tfm, x, **kwargs)): res[i] = t
+    tfm = blurr_batch_tfm(self.dls)
+    res = self.blurr_map_batches(texts, lambda idxs, enc, x: generate_texts(self.model.hf_model, tfm, x, **kwargs), bs)
     return res[0] if single else res
 
 @patch

@@ -63,7 +63,6 @@ class SeqEvalState(SharedState):
         scores = {'precision': precision_score(t, p, zero_division=0, **kw), 'recall': recall_score(t, p, zero_division=0, **kw),
                   'f1': f1_score(t, p, zero_division=0, **kw), 'accuracy': accuracy_score(t, p)}
         self.report = pd.DataFrame(classification_report(t, p, output_dict=True, zero_division=0, **kw)).T
-        self.clear()   # the scores are kept; the tags would only weigh on `export`
         return scores
 
 def seqeval_metrics(
@@ -121,25 +120,21 @@ def blurr_predict_tokens(self:Learner,
     "Predict word labels, their scores and the entity spans of raw texts or word lists"
     single = isinstance(items, str)
     items = [items] if single else list(items)
-    tfm, vocab = blurr_batch_tfm(self.dls), [str(v) for v in self.dls.vocab]
-    check_tokenizer_fits(tfm.hf_tokenizer, self.model.hf_model, tfm.hf_arch)
+    vocab = [str(v) for v in self.dls.vocab]
     texts, word_lists = [], []
     for i, o in enumerate(items):
         words = check_words((word_splitter or str.split)(o) if isinstance(o, str) else o, where=f"item {i}")
         word_lists.append(words)
         texts.append(o if isinstance(o, str) else ' '.join(words))
     outside = 'O' if 'O' in vocab else vocab[0]
-    order = sorted(range(len(items)), key=lambda i: -len(word_lists[i]))
-    device, res = next(self.model.parameters()).device, [None] * len(items)
-    self.model.eval()
-    with torch.no_grad():
-        for chunk in chunked(order, bs or self.dls.bs):
-            enc = tfm.tokenize([word_lists[i] for i in chunk])
-            probs = self.model({k: v.to(device) for k, v in enc.items()})['logits'].softmax(-1)
-            for i, wp in zip(chunk, batch_word_probs(batch_positions(enc), probs, aggregation)):
-                labels = [vocab[wp[w].argmax()] if w in wp else outside for w in range(len(word_lists[i]))]
-                scores = [wp[w].max().item() if w in wp else None for w in range(len(word_lists[i]))]
-                spans = word_char_spans(texts[i], word_lists[i])
-                res[i] = {'words': word_lists[i], 'labels': labels, 'scores': scores,
-                          'entities': _entities(labels, scores, texts[i], spans, outside)}
+    def predictions(idxs, enc, x):
+        res, probs = [], self.model(x)['logits'].softmax(-1)
+        for i, wp in zip(idxs, batch_word_probs(batch_positions(enc), probs, aggregation)):
+            labels = [vocab[wp[w].argmax()] if w in wp else outside for w in range(len(word_lists[i]))]
+            scores = [wp[w].max().item() if w in wp else None for w in range(len(word_lists[i]))]
+            spans = word_char_spans(texts[i], word_lists[i])
+            res.append({'words': word_lists[i], 'labels': labels, 'scores': scores,
+                        'entities': _entities(labels, scores, texts[i], spans, outside)})
+        return res
+    res = self.blurr_map_batches(word_lists, predictions, bs)
     return res[0] if single else res

@@ -34,16 +34,16 @@ def load(a):
     df['is_valid'] = df.index >= a.n - a.n_valid
     return df
 
-def build_model(folder, seed):
-    "The notebook's tiny BART, random weights from `seed`, saved with its tokenizer to `folder` (done once, in the parent)"
+def build_model(folder, seed, d_model=64):
+    "The notebook's tiny BART (`d_model`, ffn twice that), random weights from `seed`, saved with its tokenizer to `folder` (done once, in the parent)"
     import torch
     from transformers import AutoConfig, AutoModelForSeq2SeqLM
     from transformers.utils import logging as hf_logging
     from blurr.testing import tiny_hf_objects, tiny_hf_folder
     hf_logging.disable_progress_bar()
     _, _, tok, _ = tiny_hf_objects('bart', task=None, vocab_size=1000, max_length=128)
-    cfg = AutoConfig.from_pretrained(tiny_hf_folder('bart', vocab_size=1000, max_length=128), d_model=64,
-                                     encoder_ffn_dim=128, decoder_ffn_dim=128)
+    cfg = AutoConfig.from_pretrained(tiny_hf_folder('bart', vocab_size=1000, max_length=128), d_model=d_model,
+                                     encoder_ffn_dim=2 * d_model, decoder_ffn_dim=2 * d_model)
     torch.manual_seed(seed)
     AutoModelForSeq2SeqLM.from_config(cfg).save_pretrained(folder)
     tok.save_pretrained(folder)
@@ -102,7 +102,8 @@ def run_blurr(a) -> dict:
     # `seq2seq_metrics(every='last')`, with its scoring function keeping the texts it scores for our own checks
     texts = {}
     def score(preds, targets): texts.update(preds=preds, targets=targets); return rouge_scores(preds, targets)
-    metrics = [SharedStateMetric(GenerationState(score, every='last', **gen_kwargs(a)), k) for k in ROUGE]
+    state = GenerationState(score, every='last', **gen_kwargs(a))   # one state: the four scores of one generation pass
+    metrics = [SharedStateMetric(state, k) for k in ROUGE]
     learn = Learner(dls, HF_BaseModelWrapper(model), opt_func=TorchAdamW, wd=0.01, loss_func=CrossEntropyLossFlat(),
                     metrics=metrics, cbs=HF_BaseModelCallback, splitter=hf_splitter)
     probe, tgt = StepProbe(model), count_targets(model)
@@ -179,6 +180,7 @@ def parse_args(argv=None):
     p.add_argument('--max-length', type=int, default=128, help='longest source in tokens')
     p.add_argument('--max-target-length', type=int, default=64, help='longest target in tokens, and max_new_tokens when generating')
     p.add_argument('--seed', type=int, default=42)
+    p.add_argument('--d-model', type=int, default=64, help="the tiny BART's width (its feed-forward layers are twice as wide)")
     p.add_argument('--only', choices=['blurr', 'hf'])
     p.add_argument('--order', choices=['length', 'random'], default='length',
                    help="training order: length-grouped batches (blurr's HF_SortedDL, the Trainer's group_by_length) or "
@@ -231,13 +233,13 @@ def main(argv=None):
     a = parse_args(argv)
     if a.worker: return worker_main(a, run_blurr, run_hf)
     print_stack('bench_seq2seq', a.threads)
-    print(f'# job: tiny random BART (d_model 64, ffn 128, vocab 1000), {a.n} tiny_corpus pairs ({a.n_valid} validation), '
+    print(f'# job: tiny random BART (d_model {a.d_model}, ffn {2 * a.d_model}, vocab 1000), {a.n} tiny_corpus pairs ({a.n_valid} validation), '
           f'epochs={a.epochs}, bs={a.bs}, lr_max={a.lr:g}, max_length={a.max_length}, max_target_length={a.max_target_length}, '
           f'{a.order} order, fastai one-cycle, fused AdamW (beta2 0.99, eps 1e-5, wd 0.01), no grad clipping, greedy generation '
           f'(max_new_tokens={a.max_target_length})', flush=True)
     a.model_dir = tempfile.mkdtemp(prefix='bench_s2s_model_')
     try:
-        build_model(a.model_dir, a.seed)
+        build_model(a.model_dir, a.seed, a.d_model)
         sides = [a.only] if a.only else ['blurr', 'hf']
         res = {s: run_side(s, a) for s in sides}
     finally: shutil.rmtree(a.model_dir, ignore_errors=True)

@@ -162,6 +162,7 @@ def run_blurr(a) -> dict:
     opt_func = TorchAdamW if a.opt == 'fused' else partial(Adam, decouple_wd=True)
     learn = Learner(dls, HF_BaseModelWrapper(hf_model), opt_func=opt_func, wd=0.01,
                     loss_func=CrossEntropyLossFlat(), metrics=accuracy, cbs=HF_BaseModelCallback, splitter=hf_splitter)
+    if a.precision == 'bf16': learn.to_bf16()   # bfloat16 autocast, on the CPU too (blurr runs fastai's MixedPrecision on the model's device)
     learn.create_opt()
     learn.unfreeze()  # never frozen; made explicit. Full fine-tuning:
     assert all(p.requires_grad for p in hf_model.parameters()), 'some parameters are frozen'
@@ -267,7 +268,7 @@ def run_hf(a) -> dict:
         dataloader_drop_last=True,  # fastai drops the last partial training batch; same steps on both sides
         dataloader_num_workers=0, dataloader_pin_memory=False, gradient_accumulation_steps=1,
         max_grad_norm=0.0,  # no clipping, like fastai (the Trainer still computes the grad norm each step)
-        fp16=False, bf16=False, eval_strategy='no', save_strategy='no', logging_strategy='no', report_to='none',
+        fp16=False, bf16=a.precision == 'bf16', use_cpu=not torch.cuda.is_available(), eval_strategy='no', save_strategy='no', logging_strategy='no', report_to='none',
         disable_tqdm=True, seed=a.seed, learning_rate=a.lr, weight_decay=0.01)
 
     steps = a.epochs * (len(train_ds) // a.bs)
@@ -346,6 +347,8 @@ def parse_args(argv=None):
     p.add_argument('--opt', choices=['fused', 'fastai'], default='fused',
                    help="optimizer: torch's fused AdamW on both sides (blurr's TorchAdamW; the Trainer's own default, "
                         "adamw_torch_fused) or fastai's Adam for blurr against torch's plain AdamW")
+    p.add_argument('--precision', choices=['fp32', 'bf16'], default='fp32',
+                   help="float32, or bfloat16 autocast on both sides (blurr: learn.to_bf16(); Trainer: bf16=True)")
     add_blurr_dl_args(p)
     p.add_argument('--worker', choices=['blurr', 'hf'], help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -404,7 +407,7 @@ def flags(a, *names) -> list[str]:
     return res
 
 def run_side(side, a) -> dict | None:
-    res = run_worker(__file__, side, flags(a, 'n', 'epochs', 'bs', 'lr', 'max_length', 'seed', 'hf_sched', 'opt', 'blurr_workers', 'blurr_order', 'threads'))
+    res = run_worker(__file__, side, flags(a, 'n', 'epochs', 'bs', 'lr', 'max_length', 'seed', 'hf_sched', 'opt', 'precision', 'blurr_workers', 'blurr_order', 'threads'))
     if res is not None: print(TAG + json.dumps(res), flush=True)  # the side's JSON line
     return res
 
@@ -416,7 +419,7 @@ def header(a):
     print(f'# threads {thr}, cpus {os.cpu_count()}, TOKENIZERS_PARALLELISM={os.environ.get("TOKENIZERS_PARALLELISM", "(unset)")}')
     print(f'# job: all-MiniLM-L6-v2, rotten_tomatoes_df(n={a.n}, seed={a.seed}), epochs={a.epochs}, bs={a.bs}, '
           f'lr_max={a.lr:g}, max_length={a.max_length}, one-cycle (HF side: {a.hf_sched}), '
-          f'AdamW(beta1 cycled 0.95-0.85-0.95, beta2 0.99, eps 1e-5, wd 0.01 except biases/LayerNorm), no grad clipping')
+          f'AdamW(beta1 cycled 0.95-0.85-0.95, beta2 0.99, eps 1e-5, wd 0.01 except biases/LayerNorm), no grad clipping, {a.precision}')
     sys.stdout.flush()
 
 def table(rows: list[dict]):

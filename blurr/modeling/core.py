@@ -4,18 +4,20 @@
 
 # %% ../../nbs/20_modeling.core.ipynb #4080dce8
 from __future__ import annotations
+import contextlib, warnings
 import numpy as np
 from pathlib import Path
 from fastai.text.all import *
 from fastai.data.core import show_results
+from fastai.callback.fp16 import MixedPrecision, AMPMode
 from transformers import PreTrainedModel
 
 from ..utils import *
 from ..data.core import *
 
 # %% auto #0
-__all__ = ['HF_BaseModelWrapper', 'blurr_batch_tfm', 'check_tokenizer_fits', 'HF_BaseModelCallback', 'hf_splitter', 'SharedState',
-           'SharedStateMetric', 'TorchAdamW', 'show_results']
+__all__ = ['HF_BaseModelWrapper', 'blurr_batch_tfm', 'check_tokenizer_fits', 'mixed_precision_autocast', 'HF_BaseModelCallback',
+           'hf_splitter', 'SharedState', 'SharedStateMetric', 'TorchAdamW', 'show_results']
 
 # %% ../../nbs/20_modeling.core.ipynb #7b256e36
 class HF_BaseModelWrapper(Module):
@@ -48,6 +50,17 @@ def check_tokenizer_fits(hf_tokenizer, hf_model, hf_arch:str|None=None):
                          "so some token ids would not exist. Use the tokenizer saved with this model, or after adding tokens "
                          "call `hf_model.resize_token_embeddings(len(hf_tokenizer))`.")
 
+def mixed_precision_autocast(learn:Learner):
+    "`torch.autocast` for `learn`'s `MixedPrecision` on the device of its model (bf16 anywhere, fp16 on CUDA), else None"
+    mp = first(c for c in learn.cbs if isinstance(c, MixedPrecision))
+    if mp is None: return None
+    device = next(learn.model.parameters()).device.type
+    if mp.amp_mode == AMPMode.BF16: return torch.autocast(device, dtype=torch.bfloat16)
+    if device == 'cuda': return torch.autocast(device, dtype=torch.float16)
+    warnings.warn(f"to_fp16() autocasts on CUDA only, so this model on the {device} runs in float32. "
+                  "`learn.to_bf16()` trains in bfloat16 there instead.")
+    return None
+
 # %% ../../nbs/20_modeling.core.ipynb #97c62b32
 class HF_BaseModelCallback(Callback):
     "Hands fastai the logits of a Hugging Face model's output and keeps the rest; optionally trains on the model's own loss"
@@ -57,6 +70,23 @@ class HF_BaseModelCallback(Callback):
         tfm = blurr_batch_tfm(self.dls)
         model = getattr(self.model, 'hf_model', None)
         if tfm is not None and model is not None: check_tokenizer_fits(tfm.hf_tokenizer, model, tfm.hf_arch)
+        self._quiet = None
+        if self._off_cuda_mixed_precision():   # fastai's `MixedPrecision` is about to warn that CUDA autocast is off: we run our own
+            self._quiet = warnings.catch_warnings(); self._quiet.__enter__()
+            warnings.filterwarnings('ignore', message='.*CUDA is not available')
+
+    def _off_cuda_mixed_precision(self) -> bool:
+        return any(isinstance(c, MixedPrecision) for c in self.learn.cbs) and next(self.model.parameters()).device.type != 'cuda'
+
+    def _end_quiet(self):
+        if getattr(self, '_quiet', None) is not None: self._quiet.__exit__(None, None, None); self._quiet = None
+
+    def before_epoch(self):
+        "Off CUDA, `MixedPrecision` enters our autocast on the model's device instead of its CUDA one"
+        self._end_quiet()
+        mp = first(c for c in self.learn.cbs if isinstance(c, MixedPrecision))
+        if mp is None or getattr(mp, 'autocast', None) is None or mp.autocast.device == next(self.model.parameters()).device.type: return
+        mp.autocast = ifnone(mixed_precision_autocast(self.learn), mp.autocast)
 
     def before_batch(self):
         if not (self.use_model_loss and len(self.yb)): return
@@ -73,7 +103,9 @@ class HF_BaseModelCallback(Callback):
         loss = self.learn.blurr_output.get('loss') if self.use_model_loss else None
         if loss is not None: self.learn.loss_grad, self.learn.loss = loss, loss.detach().clone()
 
-    def after_fit(self): self.learn.blurr_output = None # nothing of the last batch stays in memory or goes into `export`
+    def after_fit(self):
+        self._end_quiet()
+        self.learn.blurr_output = None # nothing of the last batch stays in memory or goes into `export`
 
 # %% ../../nbs/20_modeling.core.ipynb #58e3d876
 def _layer_stacks(base:nn.Module) -> list[nn.ModuleList]:
@@ -185,12 +217,12 @@ def blurr_map_batches(self:Learner,
     bs:int|None=None, # Batch size (default: the DataLoaders')
     key:Callable=len, # Length of an input, so that inputs of similar length share a batch
 ) -> list:
-    "`fn`'s results for `inputs`, in their order, from length-sorted batches through the batch transform, in eval mode without gradients"
+    "`fn`'s results for `inputs`, in their order, from length-sorted batches through the batch transform, in eval mode without gradients, under the Learner's mixed precision"
     tfm, device = blurr_batch_tfm(self.dls), next(self.model.parameters()).device
     check_tokenizer_fits(tfm.hf_tokenizer, self.model.hf_model, tfm.hf_arch)
     order, res = sorted(range(len(inputs)), key=lambda i: -key(inputs[i])), [None] * len(inputs)
     self.model.eval()
-    with torch.no_grad():
+    with torch.no_grad(), (mixed_precision_autocast(self) or contextlib.nullcontext()):
         for idxs in chunked(order, bs or self.dls.bs):
             enc = tfm.tokenize([inputs[i] for i in idxs])
             x = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in enc.items()}

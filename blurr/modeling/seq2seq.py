@@ -5,7 +5,7 @@ validation, `show_results` with generated text, and warm-starting an encoder-dec
 
 # %% ../../nbs/23_modeling.seq2seq.ipynb #1be11195
 from __future__ import annotations
-import re
+import contextlib, re
 from fastai.text.all import *
 from fastai.data.core import show_results
 from transformers import EncoderDecoderModel, GenerationConfig
@@ -94,7 +94,8 @@ class GenerationState(SharedState):
     def add_batch(self, learn):
         if not self.due(learn): return
         tfm = blurr_batch_tfm(learn.dls)
-        self.preds += generate_texts(learn.model.hf_model, tfm, learn.xb[0], **self.generate_kwargs)
+        with mixed_precision_autocast(learn) or contextlib.nullcontext():   # generate as the model trains: in its mixed precision
+            self.preds += generate_texts(learn.model.hf_model, tfm, learn.xb[0], **self.generate_kwargs)
         self.targets += [decode_ids(tfm.hf_tokenizer, y.tolist()) for y in learn.yb[0]]
 
     def compute(self) -> dict: return self.score_fn(self.preds, self.targets) if self.preds else {}

@@ -128,7 +128,7 @@ def blurr_predict_tokens(self:Learner,
         texts.append(o if isinstance(o, str) else ' '.join(words))
     outside = 'O' if 'O' in vocab else vocab[0]
     def predictions(idxs, enc, x):
-        res, probs = [], self.model(x)['logits'].softmax(-1)
+        res, probs = [], self.model(x)['logits'].float().softmax(-1)
         for i, wp in zip(idxs, batch_word_probs(batch_positions(enc), probs, aggregation)):
             labels = [vocab[wp[w].argmax()] if w in wp else outside for w in range(len(word_lists[i]))]
             scores = [wp[w].max().item() if w in wp else None for w in range(len(word_lists[i]))]

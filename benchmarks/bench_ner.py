@@ -142,7 +142,7 @@ def parse_args(argv=None):
     p.add_argument('--max-length', type=int, default=128)
     p.add_argument('--seed', type=int, default=42)
     p.add_argument('--only', choices=['blurr', 'hf'])
-    add_blurr_dl_args(p, order='grouped')   # as the NER notebook trains (see benchmarks/README.md)
+    add_blurr_dl_args(p)
     p.add_argument('--threads', type=int, default=None, help='torch.set_num_threads in each worker (default: leave as is)')
     p.add_argument('--worker', choices=['blurr', 'hf'], help=argparse.SUPPRESS)
     return p.parse_args(argv)

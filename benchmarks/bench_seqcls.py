@@ -388,11 +388,11 @@ def run_worker(script:str, side:str, args:list[str]) -> dict | None:
     print(f'[{side}] done in {time.perf_counter() - t0:.0f}s', file=sys.stderr, flush=True)
     return json.loads(lines[-1][len(TAG):])
 
-def add_blurr_dl_args(p, order:str|None=None):
-    "The options for blurr's DataLoader (unset: blurr's defaults, or the task notebook's `order`)"
+def add_blurr_dl_args(p):
+    "The options for blurr's DataLoader (unset: blurr's defaults)"
     p.add_argument('--blurr-workers', type=int, default=None, help="blurr DataLoader worker processes (default: blurr's)")
-    p.add_argument('--blurr-order', choices=['shuffled', 'grouped', 'random'], default=order,
-                   help=f"order of blurr's training batches (`HF_SortedDL(batch_order=...)`; default: {order or 'blurr' + chr(39) + 's'})")
+    p.add_argument('--blurr-order', choices=['shuffled', 'grouped', 'random'], default=None,
+                   help="order of blurr's training batches (`HF_SortedDL(batch_order=...)`; default: the task's own)")
 
 def blurr_dl_kwargs(a) -> dict:
     "`dataloaders` keyword arguments for blurr's side from the options that are set"

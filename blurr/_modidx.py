@@ -31,6 +31,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                          'blurr/data/core.py'),
                                  'blurr.data.core.HF_SortedDL': ('data.core.html#hf_sorteddl', 'blurr/data/core.py'),
                                  'blurr.data.core.HF_SortedDL.__init__': ('data.core.html#hf_sorteddl.__init__', 'blurr/data/core.py'),
+                                 'blurr.data.core.HF_SortedDL.blurr_tfm': ('data.core.html#hf_sorteddl.blurr_tfm', 'blurr/data/core.py'),
                                  'blurr.data.core.HF_SortedDL.do_item': ('data.core.html#hf_sorteddl.do_item', 'blurr/data/core.py'),
                                  'blurr.data.core.HF_SortedDL.new': ('data.core.html#hf_sorteddl.new', 'blurr/data/core.py'),
                                  'blurr.data.core.HF_SortedDL.shuffle_fn': ('data.core.html#hf_sorteddl.shuffle_fn', 'blurr/data/core.py'),

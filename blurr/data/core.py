@@ -119,6 +119,7 @@ class HF_TextItemTfm(Transform):
 # %% ../../nbs/10_data.core.ipynb #4a8b13f9
 class HF_BeforeBatchTransform(ItemTransform):
     "Tokenizes and pads a list of samples in one tokenizer call; the one mechanism each task extends"
+    batch_order = 'shuffled'   # the order of training batches the task learns best from: `HF_SortedDL`'s default
     def __init__(self,
         hf_arch:str, # `config.model_type` of the model, e.g. 'bert'
         hf_tokenizer:PreTrainedTokenizerBase, # A fast tokenizer that fits the model
@@ -224,23 +225,29 @@ class HF_SortedDL(SortedDL):
         res=None, # Precomputed sort keys
         num_workers:int|None=None, # Worker processes (default: none without a GPU, fastai's default with one)
         cache_items:bool=True, # Serve the items built at creation instead of running the item pipeline again
-        batch_order:str='shuffled', # Order of training batches: 'shuffled', 'grouped' or 'random' (see below)
+        batch_order:str|None=None, # Order of training batches: 'shuffled', 'grouped' or 'random' (default: the task's; see below)
         **kwargs # Passed to fastai's `SortedDL`
     ):
         count_tokens = sort_func is None and res is None
         kwargs['num_workers'] = default_num_workers() if num_workers is None else num_workers
-        if batch_order not in BATCH_ORDERS: raise ValueError(f"batch_order={batch_order!r}: use one of {BATCH_ORDERS}.")
-        self.cache_items, self.items_cache, self.batch_order = cache_items, None, batch_order
+        self.cache_items, self.items_cache = cache_items, None
         # when counting tokens we measure every item ourselves, after the DataLoader is set up
         super().__init__(dataset, sort_func=sort_func or text_length, res=[] if count_tokens else res, **kwargs)
+        self.batch_order = batch_order or getattr(self.blurr_tfm, 'batch_order', 'shuffled')
+        if self.batch_order not in BATCH_ORDERS: raise ValueError(f"batch_order={batch_order!r}: use one of {BATCH_ORDERS}.")
         if count_tokens:
             items = [self.do_item(i) for i in range_of(self.dataset)]
             self.res = self.token_lengths([o[0] for o in items])
             if len(self.res): self.idx_max = np.argmax(self.res)
             if cache_items: self.items_cache = items
 
+    @property
+    def blurr_tfm(self) -> HF_BeforeBatchTransform|None:
+        "The blurr batch transform among this DataLoader's `before_batch` transforms"
+        return first(f for f in self.before_batch.fs if isinstance(f, HF_BeforeBatchTransform))
+
     def token_lengths(self, xs:list) -> list[int]:
-        tfm = first(f for f in self.before_batch.fs if hasattr(f, 'lengths'))
+        tfm = self.blurr_tfm
         return tfm.lengths(xs) if tfm is not None and len(xs) else [text_length((x,)) for x in xs]
 
     def shuffle_fn(self, idxs):

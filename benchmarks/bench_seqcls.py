@@ -163,6 +163,7 @@ def run_blurr(a) -> dict:
     learn = Learner(dls, HF_BaseModelWrapper(hf_model), opt_func=opt_func, wd=0.01,
                     loss_func=CrossEntropyLossFlat(), metrics=accuracy, cbs=HF_BaseModelCallback, splitter=hf_splitter)
     if a.precision == 'bf16': learn.to_bf16()   # bfloat16 autocast, on the CPU too (blurr runs fastai's MixedPrecision on the model's device)
+    if a.precision == 'fp16': learn.to_fp16()
     learn.create_opt()
     learn.unfreeze()  # never frozen; made explicit. Full fine-tuning:
     assert all(p.requires_grad for p in hf_model.parameters()), 'some parameters are frozen'
@@ -268,7 +269,7 @@ def run_hf(a) -> dict:
         dataloader_drop_last=True,  # fastai drops the last partial training batch; same steps on both sides
         dataloader_num_workers=0, dataloader_pin_memory=False, gradient_accumulation_steps=1,
         max_grad_norm=0.0,  # no clipping, like fastai (the Trainer still computes the grad norm each step)
-        fp16=False, bf16=a.precision == 'bf16', use_cpu=not torch.cuda.is_available(), eval_strategy='no', save_strategy='no', logging_strategy='no', report_to='none',
+        fp16=a.precision == 'fp16', bf16=a.precision == 'bf16', use_cpu=not torch.cuda.is_available(), eval_strategy='no', save_strategy='no', logging_strategy='no', report_to='none',
         disable_tqdm=True, seed=a.seed, learning_rate=a.lr, weight_decay=0.01)
 
     steps = a.epochs * (len(train_ds) // a.bs)
@@ -347,8 +348,8 @@ def parse_args(argv=None):
     p.add_argument('--opt', choices=['fused', 'fastai'], default='fused',
                    help="optimizer: torch's fused AdamW on both sides (blurr's TorchAdamW; the Trainer's own default, "
                         "adamw_torch_fused) or fastai's Adam for blurr against torch's plain AdamW")
-    p.add_argument('--precision', choices=['fp32', 'bf16'], default='fp32',
-                   help="float32, or bfloat16 autocast on both sides (blurr: learn.to_bf16(); Trainer: bf16=True)")
+    p.add_argument('--precision', choices=['fp32', 'bf16', 'fp16'], default='fp32',
+                   help="float32, or mixed precision on both sides (blurr: learn.to_bf16()/to_fp16(); Trainer: bf16/fp16=True); fp16 on CUDA only")
     add_blurr_dl_args(p)
     p.add_argument('--worker', choices=['blurr', 'hf'], help=argparse.SUPPRESS)
     return p.parse_args(argv)

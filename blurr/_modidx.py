@@ -241,7 +241,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                             'blurr/modeling/core.py'),
                                      'blurr.modeling.core.HF_BaseModelCallback._end_quiet': ( 'modeling.core.html#hf_basemodelcallback._end_quiet',
                                                                                               'blurr/modeling/core.py'),
-                                     'blurr.modeling.core.HF_BaseModelCallback._off_cuda_mixed_precision': ( 'modeling.core.html#hf_basemodelcallback._off_cuda_mixed_precision',
+                                     'blurr.modeling.core.HF_BaseModelCallback._mixed_precision_off_cuda': ( 'modeling.core.html#hf_basemodelcallback._mixed_precision_off_cuda',
                                                                                                              'blurr/modeling/core.py'),
                                      'blurr.modeling.core.HF_BaseModelCallback.after_fit': ( 'modeling.core.html#hf_basemodelcallback.after_fit',
                                                                                              'blurr/modeling/core.py'),

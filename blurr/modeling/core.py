@@ -71,22 +71,24 @@ class HF_BaseModelCallback(Callback):
         model = getattr(self.model, 'hf_model', None)
         if tfm is not None and model is not None: check_tokenizer_fits(tfm.hf_tokenizer, model, tfm.hf_arch)
         self._quiet = None
-        if self._off_cuda_mixed_precision():   # fastai's `MixedPrecision` is about to warn that CUDA autocast is off: we run our own
+        if self._mixed_precision_off_cuda():   # its `before_fit` (after ours) warns that CUDA autocast is off: ours runs instead
             self._quiet = warnings.catch_warnings(); self._quiet.__enter__()
             warnings.filterwarnings('ignore', message='.*CUDA is not available')
 
-    def _off_cuda_mixed_precision(self) -> bool:
-        return any(isinstance(c, MixedPrecision) for c in self.learn.cbs) and next(self.model.parameters()).device.type != 'cuda'
+    def _mixed_precision_off_cuda(self):
+        "fastai's `MixedPrecision` callback when the model is not on CUDA, where its autocast does nothing"
+        mp = first(c for c in self.learn.cbs if isinstance(c, MixedPrecision))
+        return mp if mp is not None and next(self.model.parameters()).device.type != 'cuda' else None
 
     def _end_quiet(self):
         if getattr(self, '_quiet', None) is not None: self._quiet.__exit__(None, None, None); self._quiet = None
 
     def before_epoch(self):
-        "Off CUDA, `MixedPrecision` enters our autocast on the model's device instead of its CUDA one"
+        "Off CUDA, fastai's `MixedPrecision` enters our autocast on the model's device instead of its CUDA one"
         self._end_quiet()
-        mp = first(c for c in self.learn.cbs if isinstance(c, MixedPrecision))
-        if mp is None or getattr(mp, 'autocast', None) is None or mp.autocast.device == next(self.model.parameters()).device.type: return
-        mp.autocast = ifnone(mixed_precision_autocast(self.learn), mp.autocast)
+        mp = self._mixed_precision_off_cuda()
+        if mp is not None and getattr(mp, 'autocast', None) is not None and mp.autocast.device == 'cuda':
+            mp.autocast = ifnone(mixed_precision_autocast(self.learn), mp.autocast)
 
     def before_batch(self):
         if not (self.use_model_loss and len(self.yb)): return

@@ -15,7 +15,7 @@ import argparse, json, os, sys, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_seqcls import (TAG, add_blurr_dl_args, blurr_dl_kwargs, run_worker, flags, worker_main, print_stack, StepProbe, peak_rss_mb, pad_stats, fastai_adamw, FastaiOneCycle, print_rows, fastai_timer,
+from bench_seqcls import (TAG, add_blurr_dl_args, add_seeds_arg, run_seeds, print_seeds_summary, blurr_dl_kwargs, run_worker, flags, worker_main, print_stack, StepProbe, peak_rss_mb, pad_stats, fastai_adamw, FastaiOneCycle, print_rows, fastai_timer,
                           trainer_timer)
 
 
@@ -141,6 +141,7 @@ def parse_args(argv=None):
     p.add_argument('--lr', type=float, default=3e-4, help="one-cycle peak learning rate (fastai's lr_max)")
     p.add_argument('--max-length', type=int, default=128)
     p.add_argument('--seed', type=int, default=42)
+    add_seeds_arg(p)
     p.add_argument('--only', choices=['blurr', 'hf'])
     add_blurr_dl_args(p)
     p.add_argument('--threads', type=int, default=None, help='torch.set_num_threads in each worker (default: leave as is)')
@@ -155,11 +156,16 @@ def main(argv=None):
     a = parse_args(argv)
     if a.worker: return worker_main(a, run_blurr, run_hf)
     print_stack('bench_ner')
-    print(f'# job: all-MiniLM-L6-v2, wnut16_df(seed={a.seed}{f", n={a.n}" if a.n else ""}), epochs={a.epochs}, bs={a.bs}, '
+    print(f'# job: all-MiniLM-L6-v2, wnut16_df(seed={a.seeds or a.seed}{f", n={a.n}" if a.n else ""}), epochs={a.epochs}, bs={a.bs}, '
           f'lr_max={a.lr:g}, max_length={a.max_length}, fastai one-cycle, fused AdamW (beta2 0.99, eps 1e-5, wd 0.01), '
           f"first-sub-token labels, no grad clipping; blurr batch_order={a.blurr_order or 'default'}")
     sides = [a.only] if a.only else ['blurr', 'hf']
-    res = {s: run_side(s, a) for s in sides}
+    runs = run_seeds(a, sides, run_side, report)
+    print_seeds_summary(runs, {'entity F1': 'f1'}, lambda r: r['samples'] / r['train_s'])
+    if any(r is None for _, res in runs for r in res.values()): sys.exit(1)
+
+def report(res):
+    "The tables and, with both sides, the ratio and checks"
     rows = [r for r in res.values() if r is not None]
     cols = [('side', 's', lambda r: r['side']), ('steps', 'd', lambda r: r['steps']), ('train_s', '.1f', lambda r: r['train_s']),
             ('samples/s', '.2f', lambda r: r['samples'] / r['train_s']), ('median_ms', '.0f', lambda r: r['step_ms_median']),
@@ -179,7 +185,6 @@ def main(argv=None):
         print(f"# blurr's F1 scored the Trainer's way (argmax where the label is not -100): {b['f1_trainer_scoring']:.4f}")
         print(f"# checks: same initial head: {b['head_init_sum'] == h['head_init_sum']}; same train/valid tweets: "
               f"{b['n_train'] == h['n_train']}/{b['n_valid'] == h['n_valid']}; steps {b['steps']}/{h['steps']}")
-    if len(rows) < len(sides): sys.exit(1)
 
 if __name__ == '__main__':
     main()

@@ -19,7 +19,7 @@ import argparse, json, os, sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_seqcls import TAG, add_blurr_dl_args, blurr_dl_kwargs, run_worker, flags, worker_main, print_stack, print_schedule_check, StepProbe, peak_rss_mb, pad_stats, fastai_adamw, FastaiOneCycle, print_rows, fastai_timer, trainer_timer
+from bench_seqcls import TAG, add_blurr_dl_args, add_seeds_arg, run_seeds, print_seeds_summary, blurr_dl_kwargs, run_worker, flags, worker_main, print_stack, print_schedule_check, StepProbe, peak_rss_mb, pad_stats, fastai_adamw, FastaiOneCycle, print_rows, fastai_timer, trainer_timer
 
 
 def load(a):
@@ -218,6 +218,7 @@ def parse_args(argv=None):
     p.add_argument('--max-length', type=int, default=128, help='tokens per window')
     p.add_argument('--stride', type=int, default=32, help='tokens shared by consecutive windows')
     p.add_argument('--seed', type=int, default=42)
+    add_seeds_arg(p)
     p.add_argument('--only', choices=['blurr', 'hf'])
     add_blurr_dl_args(p)
     p.add_argument('--threads', type=int, default=None, help='torch.set_num_threads in each worker (default: leave as is)')
@@ -266,13 +267,13 @@ def main(argv=None):
     a = parse_args(argv)
     if a.worker: return worker_main(a, run_blurr, run_hf)
     print_stack('bench_qa')
-    print(f'# job: all-MiniLM-L6-v2 QA head, wnut16_qa_df(seed={a.seed}{f", n={a.n}" if a.n else ""}), epochs={a.epochs}, '
+    print(f'# job: all-MiniLM-L6-v2 QA head, wnut16_qa_df(seed={a.seeds or a.seed}{f", n={a.n}" if a.n else ""}), epochs={a.epochs}, '
           f'bs={a.bs}, lr_max={a.lr:g}, max_length={a.max_length}, stride={a.stride}, fastai one-cycle, fused AdamW '
           '(beta2 0.99, eps 1e-5, wd 0.01), first answer as target, no grad clipping')
     sides = [a.only] if a.only else ['blurr', 'hf']
-    res = {s: run_side(s, a) for s in sides}
-    report(res, sides)
-    if any(res[s] is None for s in sides): sys.exit(1)
+    runs = run_seeds(a, sides, run_side, lambda res: report(res, sides))
+    print_seeds_summary(runs, {'EM': 'em', 'F1': 'f1'}, lambda r: r['examples'] / r['train_s'])
+    if any(r is None for _, res in runs for r in res.values()): sys.exit(1)
 
 if __name__ == '__main__':
     main()

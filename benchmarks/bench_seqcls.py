@@ -341,6 +341,7 @@ def parse_args(argv=None):
     p.add_argument('--lr', type=float, default=1e-4, help="one-cycle peak learning rate (fastai's lr_max)")
     p.add_argument('--max-length', type=int, default=128)
     p.add_argument('--seed', type=int, default=42)
+    add_seeds_arg(p)
     p.add_argument('--only', choices=['blurr', 'hf'], help='run one side only')
     p.add_argument('--threads', type=int, default=None, help='torch.set_num_threads in each worker (default: leave as is)')
     p.add_argument('--hf-sched', choices=['fastai', 'onecycle'], default='fastai',
@@ -395,6 +396,39 @@ def add_blurr_dl_args(p):
     p.add_argument('--blurr-order', choices=['shuffled', 'grouped', 'random'], default=None,
                    help="order of blurr's training batches (`HF_SortedDL(batch_order=...)`; default: the task's own)")
 
+def add_seeds_arg(p):
+    p.add_argument('--seeds', type=int, nargs='+', default=None,
+                   help='run the comparison once per seed (instead of --seed) and end with the means over the seeds')
+
+def run_seeds(a, sides:list, run_side, report) -> list[tuple[int, dict]]:
+    "Each side once per seed of `a.seeds` (or for `a.seed`), each run reported by `report(res)`: [(seed, res)]"
+    runs = []
+    for seed in a.seeds or [a.seed]:
+        a.seed = seed
+        if a.seeds: print(f'\n## seed {seed}', flush=True)
+        res = {s: run_side(s, a) for s in sides}
+        report(res)
+        runs.append((seed, res))
+    return runs
+
+def print_seeds_summary(runs:list, scores:dict, speed, min_ratio:float=1.0):
+    "With several seeds: each side's mean of each score (`name: key`, fractions shown in points), the speed ratios, and the goal on the means"
+    runs = [(seed, res) for seed, res in runs if res.get('blurr') is not None and res.get('hf') is not None]
+    if len(runs) < 2: return
+    print(f'\n## means over seeds {", ".join(str(seed) for seed, _ in runs)}')
+    diffs = {}
+    for name, key in scores.items():
+        b, h = (sum(res[side][key] for _, res in runs) / len(runs) for side in ('blurr', 'hf'))
+        diffs[name] = 100 * (b - h)
+        per_seed = ', '.join(f"{100 * (res['blurr'][key] - res['hf'][key]):+.2f}" for _, res in runs)
+        print(f'{name}: blurr {b:.4f}, HF {h:.4f}, blurr - HF {diffs[name]:+.2f} points (per seed: {per_seed})')
+    ratios = [speed(res['blurr']) / speed(res['hf']) for _, res in runs]
+    mean_ratio = sum(ratios) / len(ratios)
+    print(f"blurr/HF speed: {', '.join(f'{r:.3f}' for r in ratios)}; mean {mean_ratio:.3f}")
+    print(f"# goal on the means (every score within 1 point or above the Trainer's, blurr at least {min_ratio:g}x as fast): "
+          f"{'met' if all(d >= -1 for d in diffs.values()) and mean_ratio >= min_ratio else 'not met'}; "
+          f"within 1 point either way: {'yes' if all(abs(d) <= 1 for d in diffs.values()) else 'no'}")
+
 def blurr_dl_kwargs(a) -> dict:
     "`dataloaders` keyword arguments for blurr's side from the options that are set"
     return {k: v for k, v in (('num_workers', a.blurr_workers), ('batch_order', a.blurr_order)) if v is not None}
@@ -418,7 +452,7 @@ def header(a):
     print(f'# bench_seqcls: torch {torch.__version__}, transformers {version("transformers")}, fastai {version("fastai")}, '
           f'datasets {version("datasets")}, python {platform.python_version()}')
     print(f'# threads {thr}, cpus {os.cpu_count()}, TOKENIZERS_PARALLELISM={os.environ.get("TOKENIZERS_PARALLELISM", "(unset)")}')
-    print(f'# job: all-MiniLM-L6-v2, rotten_tomatoes_df(n={a.n}, seed={a.seed}), epochs={a.epochs}, bs={a.bs}, '
+    print(f'# job: all-MiniLM-L6-v2, rotten_tomatoes_df(n={a.n}, seed={a.seeds or a.seed}), epochs={a.epochs}, bs={a.bs}, '
           f'lr_max={a.lr:g}, max_length={a.max_length}, one-cycle (HF side: {a.hf_sched}), '
           f'AdamW(beta1 cycled 0.95-0.85-0.95, beta2 0.99, eps 1e-5, wd 0.01 except biases/LayerNorm), no grad clipping, {a.precision}')
     sys.stdout.flush()
@@ -480,13 +514,15 @@ def main(argv=None):
     if a.worker: return worker_main(a)
     header(a)
     sides = [a.only] if a.only else ['blurr', 'hf']
-    res = {s: run_side(s, a) for s in sides}
-    rows = [r for r in res.values() if r is not None]
-    if rows:
-        print()
-        table(rows)
-    if len(rows) == 2: compare(res['blurr'], res['hf'])
-    if len(rows) < len(sides): sys.exit(1)
+    def report(res):
+        rows = [r for r in res.values() if r is not None]
+        if rows:
+            print()
+            table(rows)
+        if len(rows) == 2: compare(res['blurr'], res['hf'])
+    runs = run_seeds(a, sides, run_side, report)
+    print_seeds_summary(runs, {'accuracy': 'val_acc'}, lambda r: r['samples'] / r['train_s'], min_ratio=1.2)   # issue 2's goal
+    if any(r is None for _, res in runs for r in res.values()): sys.exit(1)
 
 if __name__ == '__main__':
     main()

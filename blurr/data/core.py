@@ -17,8 +17,8 @@ from ..utils import *
 
 # %% auto #0
 __all__ = ['BATCH_ORDERS', 'HF_BaseInput', 'check_text', 'to_words', 'check_words', 'decode_ids', 'HF_TextItemTfm',
-           'HF_BeforeBatchTransform', 'HF_AfterBatchTransform', 'text_length', 'default_num_workers', 'HF_SortedDL',
-           'HF_TextBlock', 'show_table', 'samples_table', 'show_batch']
+           'HF_BeforeBatchTransform', 'HF_AfterBatchTransform', 'text_length', 'default_num_workers', 'blurr_batch_tfm',
+           'HF_SortedDL', 'HF_TextBlock', 'show_table', 'samples_table', 'show_batch']
 
 # %% ../../nbs/10_data.core.ipynb #d7160be2
 class HF_BaseInput(TensorBase):
@@ -215,6 +215,11 @@ def default_num_workers() -> int:
     "DataLoader worker processes for blurr: fastai's default with a GPU, none on a CPU-only machine"
     return defaults.cpus if torch.cuda.is_available() else 0
 
+def blurr_batch_tfm(dls) -> HF_BeforeBatchTransform|None:
+    "The blurr batch transform of `dls` (a `DataLoaders` or `DataLoader`), if it has one"
+    dl = dls.train if isinstance(dls, DataLoaders) else dls
+    return first(f for f in getattr(getattr(dl, 'before_batch', None), 'fs', []) if isinstance(f, HF_BeforeBatchTransform))
+
 BATCH_ORDERS = ('shuffled', 'grouped', 'random')
 
 class HF_SortedDL(SortedDL):
@@ -233,7 +238,7 @@ class HF_SortedDL(SortedDL):
         self.cache_items, self.items_cache = cache_items, None
         # when counting tokens we measure every item ourselves, after the DataLoader is set up
         super().__init__(dataset, sort_func=sort_func or text_length, res=[] if count_tokens else res, **kwargs)
-        self.batch_order = batch_order or getattr(self.blurr_tfm, 'batch_order', 'shuffled')
+        self.batch_order = batch_order or getattr(blurr_batch_tfm(self), 'batch_order', 'shuffled')
         if self.batch_order not in BATCH_ORDERS: raise ValueError(f"batch_order={batch_order!r}: use one of {BATCH_ORDERS}.")
         if count_tokens:
             items = [self.do_item(i) for i in range_of(self.dataset)]
@@ -241,13 +246,8 @@ class HF_SortedDL(SortedDL):
             if len(self.res): self.idx_max = np.argmax(self.res)
             if cache_items: self.items_cache = items
 
-    @property
-    def blurr_tfm(self) -> HF_BeforeBatchTransform|None:
-        "The blurr batch transform among this DataLoader's `before_batch` transforms"
-        return first(f for f in self.before_batch.fs if isinstance(f, HF_BeforeBatchTransform))
-
     def token_lengths(self, xs:list) -> list[int]:
-        tfm = self.blurr_tfm
+        tfm = blurr_batch_tfm(self)
         return tfm.lengths(xs) if tfm is not None and len(xs) else [text_length((x,)) for x in xs]
 
     def shuffle_fn(self, idxs):

@@ -16,8 +16,8 @@ from ..utils import *
 from ..data.core import *
 
 # %% auto #0
-__all__ = ['HF_BaseModelWrapper', 'blurr_batch_tfm', 'check_tokenizer_fits', 'mixed_precision_autocast', 'HF_BaseModelCallback',
-           'hf_splitter', 'SharedState', 'SharedStateMetric', 'TorchAdamW', 'show_results']
+__all__ = ['HF_BaseModelWrapper', 'check_tokenizer_fits', 'mixed_precision_autocast', 'HF_BaseModelCallback', 'hf_splitter',
+           'SharedState', 'SharedStateMetric', 'TorchAdamW', 'show_results']
 
 # %% ../../nbs/20_modeling.core.ipynb #7b256e36
 class HF_BaseModelWrapper(Module):
@@ -33,11 +33,6 @@ class HF_BaseModelWrapper(Module):
         return self.hf_model(**{k: v for k, v in x.items() if k in self.hf_model_fwd_args}, **self.hf_model_kwargs)
 
 # %% ../../nbs/20_modeling.core.ipynb #1982139e
-def blurr_batch_tfm(dls) -> HF_BeforeBatchTransform|None:
-    "The blurr batch transform of `dls` (a `DataLoaders` or `DataLoader`), if it has one"
-    dl = dls.train if isinstance(dls, DataLoaders) else dls
-    return first(f for f in getattr(getattr(dl, 'before_batch', None), 'fs', []) if isinstance(f, HF_BeforeBatchTransform))
-
 def check_tokenizer_fits(hf_tokenizer, hf_model, hf_arch:str|None=None):
     "Raise an error that says what to do when `hf_tokenizer` (built for `hf_arch`) cannot feed `hf_model`"
     model_type = getattr(hf_model.config, 'model_type', None)

@@ -4,7 +4,8 @@
 
 # %% ../../nbs/10_data.core.ipynb #febccb6e
 from __future__ import annotations
-import ast, math, warnings
+import ast, math, os, warnings
+from contextlib import contextmanager
 from collections import Counter
 import pandas as pd
 from fastcore.imports import IN_NOTEBOOK
@@ -17,8 +18,9 @@ from ..utils import *
 
 # %% auto #0
 __all__ = ['BATCH_ORDERS', 'HF_BaseInput', 'check_text', 'to_words', 'check_words', 'decode_ids', 'HF_TextItemTfm',
-           'HF_BeforeBatchTransform', 'HF_AfterBatchTransform', 'text_length', 'default_num_workers', 'blurr_batch_tfm',
-           'HF_SortedDL', 'HF_TextBlock', 'show_table', 'samples_table', 'show_batch']
+           'single_threaded_tokenizers', 'HF_BeforeBatchTransform', 'HF_AfterBatchTransform', 'text_length',
+           'default_num_workers', 'blurr_batch_tfm', 'HF_SortedDL', 'HF_TextBlock', 'show_table', 'samples_table',
+           'show_batch']
 
 # %% ../../nbs/10_data.core.ipynb #d7160be2
 class HF_BaseInput(TensorBase):
@@ -116,6 +118,15 @@ class HF_TextItemTfm(Transform):
         texts = [t for t in (decode_ids(tok, s) for s in segs) if t]
         return TitledStr(f" {tok.sep_token or tok.eos_token or '|'} ".join(texts))
 
+# %% ../../nbs/10_data.core.ipynb #985a5c41
+@contextmanager
+def single_threaded_tokenizers():
+    "Run Hugging Face fast tokenizers on the calling thread inside this block, unless `TOKENIZERS_PARALLELISM` is set"
+    if 'TOKENIZERS_PARALLELISM' in os.environ: yield; return
+    os.environ['TOKENIZERS_PARALLELISM'] = 'false'
+    try: yield
+    finally: os.environ.pop('TOKENIZERS_PARALLELISM', None)
+
 # %% ../../nbs/10_data.core.ipynb #4a8b13f9
 class HF_BeforeBatchTransform(ItemTransform):
     "Tokenizes and pads a list of samples in one tokenizer call; the one mechanism each task extends"
@@ -169,6 +180,10 @@ class HF_BeforeBatchTransform(ItemTransform):
             warnings.warn(f"{n_cut} {what}(s) in a batch were longer than {limit}={getattr(self, limit)} tokens and were truncated. "
                           f"Pass a larger `{limit}` to the batch transform if the model allows it. (Shown once.)")
         return [i for i, o in enumerate(owner) if i == 0 or owner[i-1] != o]
+
+    def __call__(self, samples:list, **kwargs):
+        "`encodes` with the tokenizer on the calling thread (see `single_threaded_tokenizers`)"
+        with single_threaded_tokenizers(): return super().__call__(samples, **kwargs)
 
     def encodes(self, samples:list):
         enc = self.tokenize([s[0] for s in samples])

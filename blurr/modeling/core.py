@@ -26,8 +26,9 @@ class HF_BaseModelWrapper(Module):
         hf_model:PreTrainedModel, # Any transformers model
         **hf_model_kwargs # Passed to every forward call (e.g. `output_hidden_states=True`)
     ):
-        self.hf_model, self.hf_model_kwargs = hf_model, hf_model_kwargs
-        self.hf_model_fwd_args = model_input_names(hf_model)
+        self.hf_model, self.hf_model_fwd_args = hf_model, model_input_names(hf_model)
+        no_cache = {'use_cache': False} if 'use_cache' in self.hf_model_fwd_args else {}   # `generate` keeps its own
+        self.hf_model_kwargs = {**no_cache, **hf_model_kwargs}
 
     def forward(self, x:dict):
         return self.hf_model(**{k: v for k, v in x.items() if k in self.hf_model_fwd_args}, **self.hf_model_kwargs)
@@ -86,10 +87,16 @@ class HF_BaseModelCallback(Callback):
             mp.autocast = ifnone(mixed_precision_autocast(self.learn), mp.autocast)
 
     def before_batch(self):
-        if not (self.use_model_loss and len(self.yb)): return
-        tfm = blurr_batch_tfm(self.dls)
-        labels = tfm.model_labels(self.yb[0]) if tfm is not None else {'labels': self.yb[0]}
-        self.learn.xb = ({**self.xb[0], **labels},)
+        x = self.xb[0] if len(self.xb) else None
+        if not isinstance(x, dict): return
+        if self.use_model_loss and len(self.yb):
+            tfm = blurr_batch_tfm(self.dls)
+            labels = tfm.model_labels(self.yb[0]) if tfm is not None else {'labels': self.yb[0]}
+            self.learn.xb = ({**x, **labels},)
+            return
+        prepare = getattr(getattr(self.model, 'hf_model', None), 'prepare_decoder_input_ids_from_labels', None)
+        if 'labels' in x and prepare is not None:   # the decoder inputs from the labels, without a loss fastai computes anyway
+            self.learn.xb = ({**{k: v for k, v in x.items() if k != 'labels'}, 'decoder_input_ids': prepare(labels=x['labels'])},)
 
     def after_pred(self):
         out = self.learn.blurr_output = self.pred
@@ -165,10 +172,22 @@ class SharedStateMetric(Metric):
     def name(self): return self._name
 
 # %% ../../nbs/20_modeling.core.ipynb #7c9c3031
+def _flat_hypers(param_group:dict):
+    "The hyper-parameters of a torch parameter group, tuples spread as `name__i` (fastai's `detuplify_pg`)"
+    for k, v in param_group.items():
+        if k == 'params': continue
+        if isinstance(v, (list, tuple)): yield from ((f'{k}__{i}', v_) for i, v_ in enumerate(v))
+        else: yield k, v
+
+class _TorchOptimWrapper(OptimWrapper):
+    "fastai's `OptimWrapper` with a cheaper `hypers`, which fastai's scheduler and recorder read several times a batch"
+    @property
+    def hypers(self): return [{self.fwd_map.get(k, k): v for k, v in _flat_hypers(pg)} for pg in self.opt.param_groups]
+
 def TorchAdamW(params, lr:float=1e-3, mom:float=0.9, sqr_mom:float=0.99, eps:float=1e-5, wd:float=0.01,
                fused:bool|None=True) -> OptimWrapper:
     "torch's AdamW (fused, where the device supports it) as a fastai optimizer: a faster drop-in for `Adam`"
-    return OptimWrapper(params, opt=partial(torch.optim.AdamW, fused=fused), lr=lr, betas=(mom, sqr_mom), eps=eps, weight_decay=wd)
+    return _TorchOptimWrapper(params, opt=partial(torch.optim.AdamW, fused=fused), lr=lr, betas=(mom, sqr_mom), eps=eps, weight_decay=wd)
 
 # %% ../../nbs/20_modeling.core.ipynb #a7e4122e
 @dispatch

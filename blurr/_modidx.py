@@ -305,6 +305,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                         'blurr/modeling/core.py'),
                                      'blurr.modeling.core._flat_hypers': ('modeling.core.html#_flat_hypers', 'blurr/modeling/core.py'),
                                      'blurr.modeling.core._layer_stacks': ('modeling.core.html#_layer_stacks', 'blurr/modeling/core.py'),
+                                     'blurr.modeling.core._mixed_precision_cb': ( 'modeling.core.html#_mixed_precision_cb',
+                                                                                  'blurr/modeling/core.py'),
                                      'blurr.modeling.core._text_tfm_idx': ('modeling.core.html#_text_tfm_idx', 'blurr/modeling/core.py'),
                                      'blurr.modeling.core.check_tokenizer_fits': ( 'modeling.core.html#check_tokenizer_fits',
                                                                                    'blurr/modeling/core.py'),

@@ -46,9 +46,11 @@ def check_tokenizer_fits(hf_tokenizer, hf_model, hf_arch:str|None=None):
                          "so some token ids would not exist. Use the tokenizer saved with this model, or after adding tokens "
                          "call `hf_model.resize_token_embeddings(len(hf_tokenizer))`.")
 
+def _mixed_precision_cb(learn:Learner) -> MixedPrecision|None: return first(c for c in learn.cbs if isinstance(c, MixedPrecision))
+
 def mixed_precision_autocast(learn:Learner):
     "`torch.autocast` for `learn`'s `MixedPrecision` on the device of its model (bf16 anywhere, fp16 on CUDA), else None"
-    mp = first(c for c in learn.cbs if isinstance(c, MixedPrecision))
+    mp = _mixed_precision_cb(learn)
     if mp is None: return None
     device = next(learn.model.parameters()).device.type
     if mp.amp_mode == AMPMode.BF16: return torch.autocast(device, dtype=torch.bfloat16)
@@ -73,7 +75,7 @@ class HF_BaseModelCallback(Callback):
 
     def _mixed_precision_off_cuda(self):
         "fastai's `MixedPrecision` callback when the model is not on CUDA, where its autocast does nothing"
-        mp = first(c for c in self.learn.cbs if isinstance(c, MixedPrecision))
+        mp = _mixed_precision_cb(self.learn)
         return mp if mp is not None and next(self.model.parameters()).device.type != 'cuda' else None
 
     def _end_quiet(self):

@@ -2,16 +2,18 @@
 """Text-to-text (seq2seq): blurr + fastai against the Hugging Face `Seq2SeqTrainer` with `predict_with_generate`.
 
 The job of the notebook `23_modeling.seq2seq` ("A tiny model learns a text-to-text task"), made larger: pairs of
-`tiny_corpus` sentences, the source being two sentences and the target the first one, and a tiny random BART
-(d_model 64, ffn 128, the tiny byte-level BPE tokenizer with 1,000 tokens). The parent builds the model once per seed and saves
-it with its tokenizer to a temporary folder; both sides load that folder, so they start from the same weights
-(checked). Same rows, epochs, batch size, source/target lengths (128/64), one-cycle schedule (fastai's formula on both
-sides) and fused AdamW hyper-parameters, no gradient clipping. The Trainer side is the usual `run_summarization.py`
-recipe: `Dataset.map` tokenization, `DataCollatorForSeq2Seq`, `group_by_length` sampling (`--order random`: shuffled
-batches on both sides), then `trainer.predict` with `predict_with_generate=True`. Both generate greedily on the
-validation set with the same `max_new_tokens` (blurr: `seq2seq_metrics` at the last epoch) and are scored with blurr's
-`rouge_scores` against the labels decoded next to each text. Each side runs in its own fresh subprocess and prints
-one JSON line; the parent prints the comparison.
+`tiny_corpus` sentences, the source being two sentences and the target the first one, and a tiny random BART (4 + 4
+layers, the tiny byte-level BPE tokenizer with 1,000 tokens) of width `--d-model`: 64 (0.4M parameters, the
+notebook's) by default, or several widths in turn (128: 1.4M, 256: 5.5M), each judged apart. The parent builds each
+model once per seed and saves it with its tokenizer to a temporary folder; both sides load that folder, so they start
+from the same weights (checked). Same rows, epochs, batch size, source/target lengths (128/64), one-cycle schedule
+(fastai's formula on both sides) and fused AdamW hyper-parameters, no gradient clipping. The Trainer side is the usual
+`run_summarization.py` recipe: `Dataset.map` tokenization, `DataCollatorForSeq2Seq`, `group_by_length` sampling
+(`--order random`: shuffled batches on both sides), then `trainer.predict` with `predict_with_generate=True`. Both
+generate greedily on the validation set with the same `max_new_tokens` (blurr: `seq2seq_metrics` at the last epoch)
+and are scored with blurr's `rouge_scores` against the labels decoded next to each text. Each side runs in its own
+fresh subprocess and prints one JSON line; the parent prints the comparison (with several widths, then the goal at
+each).
 
     .venv/bin/python benchmarks/bench_seq2seq.py --seeds 42 1 2
 """
@@ -194,7 +196,8 @@ def parse_args(argv=None):
     p.add_argument('--max-target-length', type=int, default=64, help='longest target in tokens, and max_new_tokens when generating')
     p.add_argument('--seed', type=int, default=42)
     add_seeds_arg(p)
-    p.add_argument('--d-model', type=int, default=64, help="the tiny BART's width (its feed-forward layers are twice as wide)")
+    p.add_argument('--d-model', type=int, nargs='+', default=[64],
+                   help="the tiny BART's width (its feed-forward layers are twice as wide); several: each in turn, judged apart")
     p.add_argument('--only', choices=['blurr', 'hf'])
     p.add_argument('--order', choices=['length', 'random'], default='length',
                    help="training order: length-grouped batches (blurr's HF_SortedDL, the Trainer's group_by_length) or "
@@ -227,8 +230,9 @@ def report(res, sides):
     print('\n# validation: greedy texts scored with blurr\'s rouge_scores against the decoded labels; exact = identical to the target')
     print_rows([('side', 's', lambda r: r['side'])] + [(k, '.4f', (lambda k: lambda r: r[k])(k)) for k in ROUGE] +
                [('exact', '.4f', lambda r: r['exact']), ('valid_loss', '.4f', lambda r: r['valid_loss'])], rows)
-    print('\n# per training step (ms): fwd = model forward; bwd = forward end -> optimizer step (loss, backward); '
-          'opt = optimizer step; rest = the rest (getting the batch: tokenizing and padding for blurr, collating for HF)')
+    print('\n# per training step (ms): fwd = model forward (HF: with its loss); bwd = forward end -> optimizer step (blurr: '
+          'loss, backward; HF: backward, the gradient norm the Trainer computes every step); opt = optimizer step; '
+          'rest = the rest (getting the batch: tokenizing and padding for blurr, collating for HF)')
     print_rows([('side', 's', lambda r: r['side'])] + [(k, '.1f', (lambda k: lambda r: r[k + '_ms'])(k)) for k in ('fwd', 'bwd', 'opt', 'rest')], rows)
     if len(rows) < 2: return
     b, h = res['blurr'], res['hf']
@@ -248,26 +252,47 @@ def report(res, sides):
           f"{b['targets_ok']}/{h['targets_ok']}; threads {b['threads']}/{h['threads']}")
     print_schedule_check(b, h)
 
-def main(argv=None):
-    a = parse_args(argv)
-    if a.worker: return worker_main(a, run_blurr, run_hf)
-    print_stack('bench_seq2seq', a.threads)
-    print(f'# job: tiny random BART (d_model {a.d_model}, ffn {2 * a.d_model}, vocab 1000), {a.n} tiny_corpus pairs ({a.n_valid} validation), '
+def run_width(a, sides, d_model) -> list:
+    "Every seed at one model width: [(seed, res)], with the means over the seeds"
+    print(f'\n# job: tiny random BART (d_model {d_model}, ffn {2 * d_model}, vocab 1000), {a.n} tiny_corpus pairs ({a.n_valid} validation), '
           f'epochs={a.epochs}, bs={a.bs}, lr_max={a.lr:g}, max_length={a.max_length}, max_target_length={a.max_target_length}, '
           f'{a.order} order, fastai one-cycle, fused AdamW (beta2 0.99, eps 1e-5, wd 0.01), no grad clipping, greedy generation '
           f'(max_new_tokens={a.max_target_length})', flush=True)
-    sides = [a.only] if a.only else ['blurr', 'hf']
-    def run_with_model(side, a):   # each seed builds its own initial weights, once for both sides
-        if side == sides[0]:
+    built = {}   # seed -> the folder of its initial weights, built once for both sides
+    def run_with_model(side, a):
+        if a.seed not in built:
             if a.model_dir: shutil.rmtree(a.model_dir, ignore_errors=True)
-            a.model_dir = tempfile.mkdtemp(prefix='bench_s2s_model_')
-            build_model(a.model_dir, a.seed, a.d_model)
+            a.model_dir = built[a.seed] = tempfile.mkdtemp(prefix='bench_s2s_model_')
+            build_model(a.model_dir, a.seed, d_model)
         return run_side(side, a)
     try: runs = run_seeds(a, sides, run_with_model, lambda res: report(res, sides))
     finally:
         if a.model_dir: shutil.rmtree(a.model_dir, ignore_errors=True)
-    print_seeds_summary(runs, {k: k for k in ROUGE}, lambda r: r['samples'] / r['train_s'])
-    if any(r is None for _, res in runs for r in res.values()): sys.exit(1)
+        a.model_dir = None
+    print_seeds_summary(runs, {k: k for k in ROUGE}, samples_per_s)
+    return runs
+
+def samples_per_s(r) -> float: return r['samples'] / r['train_s']
+
+def print_widths_summary(by_width:dict):
+    "The goal at each model width, on the means over the seeds that ran on both sides"
+    print('\n## goal at each width (every ROUGE within 1 point or above the Trainer\'s, blurr at least as fast to train; means over the seeds)')
+    for d_model, runs in by_width.items():
+        runs = [res for _, res in runs if res.get('blurr') is not None and res.get('hf') is not None]
+        if not runs: continue
+        ratio = sum(samples_per_s(r['blurr']) / samples_per_s(r['hf']) for r in runs) / len(runs)
+        diffs = {k: 100 * sum(r['blurr'][k] - r['hf'][k] for r in runs) / len(runs) for k in ROUGE}
+        met = all(v >= -1 for v in diffs.values()) and ratio >= 1
+        print(f"d_model {d_model}: speed {ratio:.3f}, ROUGE-L {diffs['rougeL']:+.2f} points, goal {'met' if met else 'not met'} ({len(runs)} seed(s))")
+
+def main(argv=None):
+    a = parse_args(argv)
+    if a.worker: return worker_main(a, run_blurr, run_hf)
+    print_stack('bench_seq2seq', a.threads)
+    sides = [a.only] if a.only else ['blurr', 'hf']
+    by_width = {d: run_width(a, sides, d) for d in a.d_model}
+    if len(sides) == 2 and len(by_width) > 1: print_widths_summary(by_width)
+    if any(r is None for runs in by_width.values() for _, res in runs for r in res.values()): sys.exit(1)
 
 if __name__ == '__main__':
     main()

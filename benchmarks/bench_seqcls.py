@@ -401,12 +401,14 @@ def add_seeds_arg(p):
                    help='run the comparison once per seed (instead of --seed) and end with the means over the seeds')
 
 def run_seeds(a, sides:list, run_side, report) -> list[tuple[int, dict]]:
-    "Each side once per seed of `a.seeds` (or for `a.seed`), each run reported by `report(res)`: [(seed, res)]"
+    """Each side once per seed of `a.seeds` (or for `a.seed`), each run reported by `report(res)`: [(seed, res)].
+    The sides take turns going first from one seed to the next, so a machine that drifts over a run favours neither."""
     runs = []
-    for seed in a.seeds or [a.seed]:
+    for i, seed in enumerate(a.seeds or [a.seed]):
         a.seed = seed
         if a.seeds: print(f'\n## seed {seed}', flush=True)
-        res = {s: run_side(s, a) for s in sides}
+        res = {s: run_side(s, a) for s in (sides if i % 2 == 0 else sides[::-1])}
+        res = {s: res[s] for s in sides}
         report(res)
         runs.append((seed, res))
     return runs

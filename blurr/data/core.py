@@ -131,6 +131,7 @@ def single_threaded_tokenizers():
 class HF_BeforeBatchTransform(ItemTransform):
     "Tokenizes and pads a list of samples in one tokenizer call; the one mechanism each task extends"
     batch_order = 'shuffled'   # the order of training batches the task learns best from: `HF_SortedDL`'s default
+    predict_method = 'blurr_predict'   # the `Learner` method that predicts raw inputs for the task
     def __init__(self,
         hf_arch:str, # `config.model_type` of the model, e.g. 'bert'
         hf_tokenizer:PreTrainedTokenizerBase, # A fast tokenizer that fits the model

@@ -124,6 +124,7 @@ def answer_token_spans(context_offsets:Tensor, null_index:Tensor, char_spans:Ten
 # %% ../../nbs/12_data.question_answering.ipynb #72013a1b
 class HF_QABeforeBatchTransform(HF_BeforeBatchTransform):
     "Tokenizes (question, context) pairs at batch time in overlapping context windows and maps answers to token positions"
+    predict_method = 'blurr_predict_answers'
     def __init__(self,
         hf_arch:str, # `config.model_type` of the model
         hf_tokenizer:PreTrainedTokenizerBase, # A fast tokenizer (it must give offsets)

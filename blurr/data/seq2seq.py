@@ -38,6 +38,7 @@ class HF_TextTargetBlock(TransformBlock):
 # %% ../../nbs/13_data.seq2seq.ipynb #88bedcf9
 class HF_Seq2SeqBeforeBatchTransform(HF_BeforeBatchTransform):
     "Tokenizes sources and targets at batch time; labels padded with `ignore_index` and passed to the model for its decoder inputs"
+    predict_method = 'blurr_generate'
     def __init__(self,
         hf_arch:str, # `config.model_type` of the model
         hf_tokenizer:PreTrainedTokenizerBase, # Its tokenizer

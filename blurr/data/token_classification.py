@@ -108,6 +108,7 @@ def word_token_positions(word_ids:Tensor, sample_idx:Tensor) -> list[dict[int, t
 class HF_TokenClassBeforeBatchTransform(HF_BeforeBatchTransform):
     "Tokenizes word lists at batch time, in word-boundary windows when too long, and aligns word tags to sub-tokens"
     batch_order = 'grouped'   # token classification learned best from chunks served longest to shortest (see `HF_SortedDL`)
+    predict_method = 'blurr_predict_tokens'
     def __init__(self,
         hf_arch:str, # `config.model_type` of the model
         hf_tokenizer:PreTrainedTokenizerBase, # A fast tokenizer (it must give word ids)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib, warnings
 import numpy as np
 from pathlib import Path
+import fastai.learner
 from fastai.text.all import *
 from fastai.data.core import show_results
 from fastai.callback.fp16 import MixedPrecision, AMPMode
@@ -205,6 +206,13 @@ def _text_tfm_idx(dls) -> int:
     fs = dls.valid_ds.tls[0].tfms.fs if hasattr(dls.valid_ds, 'tls') else dls.valid_ds.tfms.fs
     return ifnone(first(i for i, f in enumerate(fs) if isinstance(f, HF_TextItemTfm)), 0)
 
+def _check_predict(learn:Learner, method:str):
+    "Stop `method` on a task whose batch transform names another method for raw inputs, saying which"
+    tfm = blurr_batch_tfm(learn.dls)
+    own = getattr(tfm, 'predict_method', 'blurr_predict')
+    if own != 'blurr_predict':
+        raise ValueError(f"`learn.{method}` does not fit this Learner's task ({type(tfm).__name__}): predict raw inputs with `learn.{own}(...)`.")
+
 @patch
 def blurr_predict(self:Learner,
     items, # A text, a (text, text) pair, or a list of either
@@ -212,6 +220,7 @@ def blurr_predict(self:Learner,
     threshold:float|None=None, # Multi-label: probability from which a label is predicted
 ):
     "Predict raw texts: a dict with `label`, `score` and `probs` (all classes) per item"
+    _check_predict(self, 'blurr_predict')
     single = isinstance(items, (str, tuple))
     items = [items] if single else list(items)
     dl = self.dls.test_dl(items, rm_type_tfms=_text_tfm_idx(self.dls), bs=bs or self.dls.bs)
@@ -262,3 +271,28 @@ def blurr_save_pretrained(self:Learner, path:str|Path):
     hf_model.save_pretrained(path)
     blurr_batch_tfm(self.dls).hf_tokenizer.save_pretrained(path)
     return path
+
+# %% ../../nbs/20_modeling.core.ipynb #527db725
+_fastai_nested_reorder = getattr(fastai.learner.nested_reorder, '__wrapped__', fastai.learner.nested_reorder)
+
+def _nested_reorder(t, idxs):
+    "fastai's `nested_reorder`, also through dicts (the model inputs of a blurr batch)"
+    if isinstance(t, dict): return {k: _nested_reorder(v, idxs) for k, v in t.items()}
+    if is_listy(t) and not isinstance(t, L): return type(t)(_nested_reorder(o, idxs) for o in t)
+    return _fastai_nested_reorder(t, idxs)
+_nested_reorder.__wrapped__ = _fastai_nested_reorder
+fastai.learner.nested_reorder = _nested_reorder   # what `Learner.get_preds` calls
+
+_fastai_predict = getattr(Learner.predict, '__wrapped__', Learner.predict)
+
+@patch
+def predict(self:Learner,
+    item, # A raw input: a text, or a (text, text) pair, for a blurr Learner
+    rm_type_tfms:int|None=None, # How many type transforms to skip (default for blurr: the column readers before its own)
+    with_input:bool=False, # Return the decoded input first
+):
+    "fastai's `predict`: decoded prediction, its index and the probabilities; a blurr Learner's raw item skips the column readers"
+    if blurr_batch_tfm(self.dls) is None: return _fastai_predict(self, item, rm_type_tfms=rm_type_tfms, with_input=with_input)
+    _check_predict(self, 'predict')
+    return _fastai_predict(self, item, rm_type_tfms=ifnone(rm_type_tfms, _text_tfm_idx(self.dls)), with_input=with_input)
+Learner.predict.__wrapped__ = _fastai_predict

@@ -18,7 +18,7 @@ from ..data.core import *
 
 # %% auto #0
 __all__ = ['HF_BaseModelWrapper', 'check_tokenizer_fits', 'mixed_precision_autocast', 'HF_BaseModelCallback', 'hf_splitter',
-           'SharedState', 'SharedStateMetric', 'TorchAdamW', 'show_results']
+           'SharedState', 'SharedStateMetric', 'TorchAdamW', 'show_results', 'plot_top_losses']
 
 # %% ../../nbs/20_modeling.core.ipynb #7b256e36
 class HF_BaseModelWrapper(Module):
@@ -296,3 +296,24 @@ def predict(self:Learner,
     _check_predict(self, 'predict')
     return _fastai_predict(self, item, rm_type_tfms=ifnone(rm_type_tfms, _text_tfm_idx(self.dls)), with_input=with_input)
 Learner.predict.__wrapped__ = _fastai_predict
+
+# %% ../../nbs/20_modeling.core.ipynb #50819b0a
+@dispatch
+def plot_top_losses(x:HF_BaseInput, y:TensorCategory, samples, outs, raws, losses, trunc_at=300, **kwargs):
+    "The texts with the largest losses, with target, prediction, its probability and the loss (`interp.plot_top_losses(k)`)"
+    rows = [tuple(s) + tuple(o) + (f'{r.max().item():.4f}', f'{l.item():.4f}') for s, o, r, l in zip(samples, outs, raws, losses)]
+    df = samples_table(rows, ['text', 'target', 'prediction', 'probability', 'loss'], len(rows), trunc_at)
+    show_table(df)
+    return df
+
+_fastai_interp_getitem = getattr(Interpretation.__getitem__, '__wrapped__', Interpretation.__getitem__)
+
+@patch
+def __getitem__(self:Interpretation, idxs):
+    "fastai's: inputs, predictions, targets, decoded predictions and losses at `idxs`; for blurr, rows in the order of `idxs`"
+    if blurr_batch_tfm(self.learn.dls) is None: return _fastai_interp_getitem(self, idxs)
+    get_preds = self.learn.get_preds
+    self.learn.get_preds = lambda *args, **kwargs: get_preds(*args, **{**kwargs, 'reorder': True})
+    try: return _fastai_interp_getitem(self, idxs)
+    finally: del self.learn.get_preds
+Interpretation.__getitem__.__wrapped__ = _fastai_interp_getitem

@@ -22,7 +22,7 @@ import argparse, json, os, shutil, sys, tempfile, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_seqcls import TAG, add_blurr_dl_args, add_seeds_arg, run_seeds, print_seeds_summary, blurr_dl_kwargs, run_worker, flags, worker_main, print_stack, print_schedule_check, StepProbe, peak_rss_mb, fastai_adamw, FastaiOneCycle, print_rows, fastai_timer, trainer_timer
+from bench_seqcls import TAG, add_blurr_dl_args, add_seeds_arg, run_seeds, seed_means, print_seeds_summary, blurr_dl_kwargs, run_worker, flags, worker_main, print_stack, print_schedule_check, StepProbe, peak_rss_mb, fastai_adamw, FastaiOneCycle, print_rows, fastai_timer, trainer_timer
 
 ROUGE = ('rouge1', 'rouge2', 'rougeL', 'rougeLsum')
 
@@ -278,12 +278,11 @@ def print_widths_summary(by_width:dict):
     "The goal at each model width, on the means over the seeds that ran on both sides"
     print('\n## goal at each width (every ROUGE within 1 point or above the Trainer\'s, blurr at least as fast to train; means over the seeds)')
     for d_model, runs in by_width.items():
-        runs = [res for _, res in runs if res.get('blurr') is not None and res.get('hf') is not None]
-        if not runs: continue
-        ratio = sum(samples_per_s(r['blurr']) / samples_per_s(r['hf']) for r in runs) / len(runs)
-        diffs = {k: 100 * sum(r['blurr'][k] - r['hf'][k] for r in runs) / len(runs) for k in ROUGE}
-        met = all(v >= -1 for v in diffs.values()) and ratio >= 1
-        print(f"d_model {d_model}: speed {ratio:.3f}, ROUGE-L {diffs['rougeL']:+.2f} points, goal {'met' if met else 'not met'} ({len(runs)} seed(s))")
+        m = seed_means(runs, {k: k for k in ROUGE}, samples_per_s)
+        if not m['runs']: continue
+        met = all(v >= -1 for v in m['diffs'].values()) and m['mean_ratio'] >= 1
+        print(f"d_model {d_model}: speed {m['mean_ratio']:.3f}, ROUGE-L {m['diffs']['rougeL']:+.2f} points, "
+              f"goal {'met' if met else 'not met'} ({len(m['runs'])} seed(s))")
 
 def main(argv=None):
     a = parse_args(argv)

@@ -413,23 +413,27 @@ def run_seeds(a, sides:list, run_side, report) -> list[tuple[int, dict]]:
         runs.append((seed, res))
     return runs
 
+def seed_means(runs:list, scores:dict, speed) -> dict:
+    "Over the seeds that ran on both sides: the runs, each side's mean of each score (`name: key`), blurr - HF in points, the speed ratios and their mean"
+    runs = [(seed, res) for seed, res in runs if res.get('blurr') is not None and res.get('hf') is not None]
+    if not runs: return dict(runs=runs)
+    means = {name: tuple(sum(res[side][key] for _, res in runs) / len(runs) for side in ('blurr', 'hf')) for name, key in scores.items()}
+    ratios = [speed(res['blurr']) / speed(res['hf']) for _, res in runs]
+    return dict(runs=runs, means=means, diffs={name: 100 * (b - h) for name, (b, h) in means.items()}, ratios=ratios,
+                mean_ratio=sum(ratios) / len(ratios))
+
 def print_seeds_summary(runs:list, scores:dict, speed, min_ratio:float=1.0):
     "With several seeds: each side's mean of each score (`name: key`, fractions shown in points), the speed ratios, and the goal on the means"
-    runs = [(seed, res) for seed, res in runs if res.get('blurr') is not None and res.get('hf') is not None]
-    if len(runs) < 2: return
-    print(f'\n## means over seeds {", ".join(str(seed) for seed, _ in runs)}')
-    diffs = {}
+    m = seed_means(runs, scores, speed)
+    if len(m['runs']) < 2: return
+    print(f'\n## means over seeds {", ".join(str(seed) for seed, _ in m["runs"])}')
     for name, key in scores.items():
-        b, h = (sum(res[side][key] for _, res in runs) / len(runs) for side in ('blurr', 'hf'))
-        diffs[name] = 100 * (b - h)
-        per_seed = ', '.join(f"{100 * (res['blurr'][key] - res['hf'][key]):+.2f}" for _, res in runs)
-        print(f'{name}: blurr {b:.4f}, HF {h:.4f}, blurr - HF {diffs[name]:+.2f} points (per seed: {per_seed})')
-    ratios = [speed(res['blurr']) / speed(res['hf']) for _, res in runs]
-    mean_ratio = sum(ratios) / len(ratios)
-    print(f"blurr/HF speed: {', '.join(f'{r:.3f}' for r in ratios)}; mean {mean_ratio:.3f}")
+        (b, h), per_seed = m['means'][name], ', '.join(f"{100 * (res['blurr'][key] - res['hf'][key]):+.2f}" for _, res in m['runs'])
+        print(f'{name}: blurr {b:.4f}, HF {h:.4f}, blurr - HF {m["diffs"][name]:+.2f} points (per seed: {per_seed})')
+    print(f"blurr/HF speed: {', '.join(f'{r:.3f}' for r in m['ratios'])}; mean {m['mean_ratio']:.3f}")
     print(f"# goal on the means (every score within 1 point or above the Trainer's, blurr at least {min_ratio:g}x as fast): "
-          f"{'met' if all(d >= -1 for d in diffs.values()) and mean_ratio >= min_ratio else 'not met'}; "
-          f"within 1 point either way: {'yes' if all(abs(d) <= 1 for d in diffs.values()) else 'no'}")
+          f"{'met' if all(d >= -1 for d in m['diffs'].values()) and m['mean_ratio'] >= min_ratio else 'not met'}; "
+          f"within 1 point either way: {'yes' if all(abs(d) <= 1 for d in m['diffs'].values()) else 'no'}")
 
 def blurr_dl_kwargs(a) -> dict:
     "`dataloaders` keyword arguments for blurr's side from the options that are set"

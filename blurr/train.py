@@ -4,7 +4,9 @@
 
 # %% ../nbs/90_train.ipynb #df4d8a06
 from __future__ import annotations
-import time, warnings
+import sys, time, warnings
+from contextlib import contextmanager
+from fastcore.imports import IN_NOTEBOOK
 from pathlib import Path
 import pandas as pd
 from fastcore.script import call_parse, store_true
@@ -16,7 +18,7 @@ from .modeling.core import *
 from .embedded import default_model_path, rotten_tomatoes_df
 
 # %% auto #0
-__all__ = ['load_training_df', 'main']
+__all__ = ['load_training_df', 'epoch_lines_off_a_terminal', 'main']
 
 # %% ../nbs/90_train.ipynb #5e67a924
 def load_training_df(csv=None, text_col='text', label_col='label', valid_col=None, n=None, valid_pct=0.2, seed=42) -> pd.DataFrame:
@@ -31,6 +33,22 @@ def load_training_df(csv=None, text_col='text', label_col='label', valid_col=Non
     if valid_col is not None: df['is_valid'] = df[valid_col].astype(bool)
     else: df['is_valid'] = np.random.default_rng(seed).random(len(df)) < valid_pct
     return df
+
+# %% ../nbs/90_train.ipynb #b80e1fde
+@contextmanager
+def epoch_lines_off_a_terminal(learn:Learner, stream=None):
+    "Unless `stream` (default `sys.stdout`) is a terminal, `learn` trains without progress bars and prints one table line per epoch"
+    stream = stream or sys.stdout
+    if stream.isatty() or IN_NOTEBOOK: yield; return
+    def write_epoch(row):
+        names = learn.recorder.metric_names
+        cells = [f'{v:.6f}' if isinstance(v, float) else str(v) for v in row]
+        if row and row[0] == 0: print('  '.join(f'{n:<8}' for n in names).rstrip(), file=stream)   # a new fit: its header
+        print('  '.join(f'{c:<{max(len(n), 8)}}' for c, n in zip(cells, names)).rstrip(), file=stream, flush=True)
+    logger, learn.logger = learn.logger, write_epoch
+    try:
+        with learn.no_bar(): yield
+    finally: learn.logger = logger
 
 # %% ../nbs/90_train.ipynb #0bb07152
 @call_parse
@@ -68,7 +86,7 @@ def main(
     learn = Learner(dls, HF_BaseModelWrapper(hf_model), opt_func=TorchAdamW,
                     loss_func=CrossEntropyLossFlat(), metrics=[accuracy], cbs=[HF_BaseModelCallback], splitter=hf_splitter)
     if bf16: learn.to_bf16()
-    learn.fine_tune(epochs, base_lr=lr)
+    with epoch_lines_off_a_terminal(learn): learn.fine_tune(epochs, base_lr=lr)
     acc = learn.validate()[1]
     print(f"\nValidation accuracy: {acc:.4f}\n\nResults on validation texts:")
     learn.show_results(max_n=4, trunc_at=120)

@@ -8,8 +8,8 @@ import inspect, logging, warnings
 from enum import Enum
 from pathlib import Path
 
-import transformers
-from transformers import AutoConfig, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+import transformers   # a lazy module: `transformers.AutoConfig` and the model classes load when first used
+from transformers import PreTrainedTokenizerBase
 
 # %% auto #0
 __all__ = ['BLURR_MODEL_HELPER', 'HF_TASKS_AUTO', 'is_byte_level', 'model_input_names', 'ensure_pad_token', 'BlurrModelHelper']
@@ -72,10 +72,10 @@ class BlurrModelHelper:
     ):
         "Returns `(hf_arch, hf_config, hf_tokenizer, hf_model)`"
         config_kwargs, tokenizer_kwargs, model_kwargs = config_kwargs or {}, dict(tokenizer_kwargs or {}), model_kwargs or {}
-        if config is None: config = AutoConfig.from_pretrained(name_or_path, cache_dir=cache_dir, **config_kwargs)
+        if config is None: config = transformers.AutoConfig.from_pretrained(name_or_path, cache_dir=cache_dir, **config_kwargs)
         else:
             for k,v in config_kwargs.items(): setattr(config, k, v)
-        tokenizer_cls = tokenizer_cls or AutoTokenizer
+        tokenizer_cls = tokenizer_cls or transformers.AutoTokenizer
         tokenizer = tokenizer_cls.from_pretrained(name_or_path, cache_dir=cache_dir, **tokenizer_kwargs)
         if is_byte_level(tokenizer) and 'add_prefix_space' not in tokenizer_kwargs and not getattr(tokenizer, 'add_prefix_space', False):
             tokenizer = tokenizer_cls.from_pretrained(name_or_path, cache_dir=cache_dir, add_prefix_space=True, **tokenizer_kwargs)

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/10_data.core.ipynb #febccb6e
 from __future__ import annotations
-import ast, math, os, warnings
+import ast, json, math, os, warnings
 from contextlib import contextmanager
 from collections import Counter
 import pandas as pd
@@ -17,10 +17,11 @@ from transformers import PreTrainedTokenizerBase
 from ..utils import *
 
 # %% auto #0
-__all__ = ['BATCH_ORDERS', 'HF_BaseInput', 'check_text', 'to_words', 'check_words', 'decode_ids', 'HF_TextItemTfm',
-           'single_threaded_tokenizers', 'HF_BeforeBatchTransform', 'HF_AfterBatchTransform', 'text_length',
-           'default_num_workers', 'blurr_batch_tfm', 'HF_SortedDL', 'HF_TextBlock', 'show_table', 'samples_table',
-           'show_batch']
+__all__ = ['RAW_SAMPLES', 'BATCH_ORDERS', 'HF_BaseInput', 'check_text', 'held_value', 'to_words', 'check_words', 'ListColReader',
+           'check_label_lists', 'decode_ids', 'HF_TextItemTfm', 'single_threaded_tokenizers', 'HF_ShownText',
+           'HF_BeforeBatchTransform', 'HF_RawSamples', 'raw_samples', 'HF_AfterBatchTransform', 'text_length',
+           'default_num_workers', 'blurr_batch_tfm', 'HF_SortedDL', 'HF_TextBlock', 'shown_str', 'show_table',
+           'samples_table', 'show_batch']
 
 # %% ../../nbs/10_data.core.ipynb #d7160be2
 class HF_BaseInput(TensorBase):
@@ -45,15 +46,20 @@ def check_text(o, where:str='this input'):
     return o
 
 # %% ../../nbs/10_data.core.ipynb #594826c5
+def held_value(o, kinds:tuple=(list, tuple)):
+    "The value of `kinds` that the string `o` holds as a Python literal or JSON (as a CSV file keeps lists and dicts), else None"
+    if not isinstance(o, str) or not o.strip()[:1] in ('[', '(', '{'): return None
+    for parse in (ast.literal_eval, json.loads):   # safe parsers only: never `eval`
+        try: v = parse(o.strip())
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError): continue
+        if isinstance(v, kinds): return v
+    return None
+
 def to_words(o) -> list:
-    "`o` as a list of words: from a list/tuple/array, a string holding a Python list, or a whitespace-separated string"
+    "`o` as a list of words: from a list/tuple/array, a string holding a Python or JSON list, or a whitespace-separated string"
     if isinstance(o, str):
-        s = o.strip()
-        if s.startswith('[') and s.endswith(']'):
-            try: v = ast.literal_eval(s)
-            except (ValueError, SyntaxError): v = None
-            if isinstance(v, (list, tuple)): return list(v)
-        return s.split()
+        v = held_value(o)
+        return list(v) if v is not None else o.split()
     if isinstance(o, (list, tuple, L, np.ndarray, pd.Series)): return list(o)
     return o
 
@@ -69,6 +75,23 @@ def check_words(o, where:str='this input', what:str='words') -> list:
         if not isinstance(w, str) or not w.strip():
             raise ValueError(f"{where}: item {i} of its {what} is {w!r}, not a non-empty string. Fix or drop that row.")
     return words
+
+# %% ../../nbs/10_data.core.ipynb #78c87b26
+class ListColReader(ColReader):
+    "fastai's `ColReader` for columns of lists, also as a CSV file keeps them: strings holding a Python or JSON list"
+    def _do_one(self, r, c):
+        o = super()._do_one(r, c)
+        v = held_value(o)
+        return list(v) if v is not None else o
+
+def check_label_lists(dl):
+    "Fail when a multi-label vocabulary was built from the characters of strings that hold lists"
+    for tl in getattr(getattr(dl, 'dataset', None), 'tls', [])[1:]:
+        for t in tl.tfms.fs:
+            if isinstance(t, MultiCategorize) and t.vocab is not None and {'[', ']'} <= set(map(str, t.vocab)):
+                raise ValueError(f"The multi-label vocabulary is {list(t.vocab)[:8]}...: the label column holds strings such as "
+                                 "\"['a', 'b']\" (as read from a CSV file), whose characters became labels. Read it with "
+                                 "`get_y=ListColReader('your_column')`.")
 
 # %% ../../nbs/10_data.core.ipynb #2b7a410c
 def _row_name(tls, i):
@@ -128,10 +151,21 @@ def single_threaded_tokenizers():
     finally: os.environ.pop('TOKENIZERS_PARALLELISM', None)
 
 # %% ../../nbs/10_data.core.ipynb #4a8b13f9
+class HF_ShownText(str):
+    "A text as the user gave it, for display; `cut`: how many of its characters the model sees, when it was truncated"
+    def __new__(cls, text:str, cut:int|None=None):
+        res = super().__new__(cls, text); res.cut = cut; return res
+
+    def display(self, trunc_at:int|None=None) -> str:
+        "The text shortened to `trunc_at` characters (…), with ✂ where the model's input ends when it was truncated"
+        if self.cut is None: return _shorten(self, trunc_at)
+        return _shorten(self[:self.cut], trunc_at) + f" ✂ [truncated: the model sees {self.cut:,} of {len(self):,} characters]"
+
 class HF_BeforeBatchTransform(ItemTransform):
     "Tokenizes and pads a list of samples in one tokenizer call; the one mechanism each task extends"
     batch_order = 'shuffled'   # the order of training batches the task learns best from: `HF_SortedDL`'s default
     predict_method = 'blurr_predict'   # the `Learner` method that predicts raw inputs for the task
+    cuts_long_inputs = True   # long inputs are truncated to `max_length` (tasks that read them in windows set False)
     def __init__(self,
         hf_arch:str, # `config.model_type` of the model, e.g. 'bert'
         hf_tokenizer:PreTrainedTokenizerBase, # A fast tokenizer that fits the model
@@ -167,19 +201,29 @@ class HF_BeforeBatchTransform(ItemTransform):
         kwargs = {'return_overflowing_tokens': self.truncating, **kwargs}
         return self.tokenizer_call(xs, padding=self.padding, pad_to_multiple_of=self.pad_to_multiple_of, return_tensors='pt', **kwargs)
 
-    def lengths(self, xs:list) -> list[int]:
-        "Token count of each input (after truncation): the sort key for length-sorted batches"
-        return [len(ids) for ids in self.tokenizer_call(xs)['input_ids']]
+    def lengths(self, xs:list, where:str='the inputs') -> list[int]:
+        "Token count of each input as the model gets it: the sort key for length-sorted batches; how many of `where` are cut is reported once"
+        if not (self.truncating and self.cuts_long_inputs): return [len(ids) for ids in self.tokenizer_call(xs)['input_ids']]
+        n = [len(ids) for ids in self.tokenizer_call(xs, truncation=False, verbose=False)['input_ids']]
+        n_cut = sum(k > self.max_length for k in n)
+        if n_cut: self.warn_once(f'max_length/{where}', f"{n_cut} of {len(xs)} texts of {where} are longer than max_length={self.max_length} "
+                                 "tokens and are truncated: the model sees only their beginning. Pass a larger `max_length` to the "
+                                 "batch transform if the model allows it, or split long texts. (Shown once.)")
+        return [min(k, self.max_length) for k in n]
+
+    def warn_once(self, key:str, msg:str):
+        "Warn `msg` unless a warning with this `key` was already given"
+        if key in self._warned: return
+        self._warned.add(key); warnings.warn(msg)
 
     def first_windows(self, enc, n, what:str='text', limit:str='max_length'):
         "Indices of each sample's first window in `enc`, warning once (per `limit`) when any sample needed more than one"
         if 'overflow_to_sample_mapping' not in enc: return list(range(n))
         owner = enc['overflow_to_sample_mapping'].tolist()
-        if len(owner) > n and limit not in self._warned:
-            self._warned.add(limit)
+        if len(owner) > n and not any(k.startswith(limit) for k in self._warned):   # the DataLoaders count a whole split first
             n_cut = sum(c > 1 for c in Counter(owner).values())
-            warnings.warn(f"{n_cut} {what}(s) in a batch were longer than {limit}={getattr(self, limit)} tokens and were truncated. "
-                          f"Pass a larger `{limit}` to the batch transform if the model allows it. (Shown once.)")
+            self.warn_once(limit, f"{n_cut} of the {n} {what}s of a batch were longer than {limit}={getattr(self, limit)} tokens and "
+                           f"were truncated. Pass a larger `{limit}` to the batch transform if the model allows it. (Shown once.)")
         return [i for i, o in enumerate(owner) if i == 0 or owner[i-1] != o]
 
     def __call__(self, samples:list, **kwargs):
@@ -193,10 +237,31 @@ class HF_BeforeBatchTransform(ItemTransform):
         return [({k: enc[k][j] for k in names},) + tuple(s[1:]) for j, s in zip(keep, samples)]
 
     def setups(self, dl):
-        "Lend our tokenizer to the target transforms that decode token ids for display (they set `hf_tokenizer = None`)"
+        "Lend our tokenizer to the target transforms that decode token ids for display (they set `hf_tokenizer = None`); check label lists"
+        check_label_lists(dl)
         for tl in getattr(getattr(dl, 'dataset', None), 'tls', [])[1:]:
             for t in tl.tfms.fs:
                 if getattr(t, 'hf_tokenizer', False) is None: t.hf_tokenizer = self.hf_tokenizer
+
+    def input_cuts(self, o) -> list[int|None]:
+        "For each text of input `o` (a text or a pair): how many of its characters the model sees when it is truncated, else None"
+        n_parts = 2 if _is_pair(o) else 1
+        if not (self.truncating and self.cuts_long_inputs and getattr(self.hf_tokenizer, 'is_fast', False)): return [None] * n_parts
+        def last_char(enc):   # where each text's last token ends
+            ends = {}
+            for s, (_, e) in zip(enc.sequence_ids(0), enc['offset_mapping'][0]):
+                if s is not None: ends[s] = max(ends.get(s, 0), e)
+            return ends
+        kept = last_char(self.tokenizer_call([o], return_offsets_mapping=True))
+        whole = last_char(self.tokenizer_call([o], truncation=False, return_offsets_mapping=True, verbose=False))
+        return [kept.get(i, 0) if kept.get(i, 0) < whole.get(i, 0) else None for i in range(n_parts)]
+
+    def shown(self, o, part:int=0):
+        "Raw part `part` of a sample (0: the input) as shown: texts as `HF_ShownText`, marked where the model's input ends"
+        if part != 0 or self.is_split_into_words: return o
+        texts = list(o) if _is_pair(o) else [o]
+        shown = tuple(HF_ShownText(t, cut) for t, cut in zip(texts, self.input_cuts(o)))
+        return shown if _is_pair(o) else shown[0]
 
     def decode_batch(self, b:list):
         "A collated batch (inputs dict, then targets or predictions) as types fastai's display functions dispatch on"
@@ -207,12 +272,37 @@ class HF_BeforeBatchTransform(ItemTransform):
         return {'labels': y}
 
 # %% ../../nbs/10_data.core.ipynb #3a82e794
+RAW_SAMPLES = 'raw_samples'   # the batch key of the samples as they were before tokenizing
+
+class HF_RawSamples:
+    "A batch's samples as they were before tokenizing (texts, text pairs, word lists, target texts; None where already a tensor)"
+    def __init__(self, samples): self.samples = list(samples)
+    def __len__(self): return len(self.samples)
+    def __getitem__(self, i): return self.samples[i]
+    def __repr__(self): return f"HF_RawSamples({len(self)} samples)"
+    def reordered(self, idxs): return HF_RawSamples(self.samples[int(i)] for i in idxs)
+    def part(self, j:int) -> list: return [s[j] if j < len(s) else None for s in self.samples]
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        "fastai joins the inputs of several batches with `torch.cat` (`get_preds(with_input=True)`): join ours the same way"
+        if func is torch.cat: return cls(o for r in args[0] for o in r.samples)
+        return NotImplemented
+
+def raw_samples(samples:list) -> HF_RawSamples:
+    "The parts of `samples` (tuples, before the batch transform) that are not tensors yet, for display"
+    return HF_RawSamples(tuple(None if isinstance(o, Tensor) else o for o in s) for s in samples)
+
 class HF_AfterBatchTransform(ItemTransform):
-    "Decodes a collated blurr batch with the `decode_batch` of the batch transform that built it"
+    "Decodes a collated blurr batch with the `decode_batch` of the batch transform that built it; the decoded inputs keep the raw samples"
     def __init__(self, before_batch_tfm:HF_BeforeBatchTransform): self.before_batch_tfm = before_batch_tfm
     def decodes(self, b):
-        if isinstance(b, dict): return self.before_batch_tfm.decode_batch([b])[0]
-        return self.before_batch_tfm.decode_batch(list(b)) if isinstance(b[0], dict) else b
+        if isinstance(b, dict): return self.decodes((b,))[0]
+        if not isinstance(b[0], dict): return b
+        res = self.before_batch_tfm.decode_batch(list(b))
+        raw = b[0].get(RAW_SAMPLES)
+        if raw is not None and isinstance(res[0], TensorBase): res[0].raw = raw
+        return res
 
 # %% ../../nbs/10_data.core.ipynb #69e1bb0e
 def text_length(sample) -> int:
@@ -262,9 +352,26 @@ class HF_SortedDL(SortedDL):
             if len(self.res): self.idx_max = np.argmax(self.res)
             if cache_items: self.items_cache = items
 
+    def do_batch(self, b):
+        "fastai's batch of the samples `b`, which also carries them as they were (`HF_RawSamples`) for display"
+        res = super().do_batch(b)
+        if len(res) and isinstance(res[0], dict): res[0][RAW_SAMPLES] = raw_samples(b)
+        return res
+
+    def _decode_batch(self, b, max_n=9, full=True):
+        "fastai's decoded samples, where a decoded part that points to the raw samples shows them (`HF_BeforeBatchTransform.shown`)"
+        samples, b, tfm = super()._decode_batch(b, max_n, full), tuplify(b), blurr_batch_tfm(self)
+        parts = {j: o.raw for j, o in enumerate(b) if isinstance(getattr(o, 'raw', None), HF_RawSamples)}
+        if tfm is None or not parts: return samples
+        def _shown(i, s):
+            return tuple(tfm.shown(parts[j][i][j], j) if j in parts and parts[j][i][j] is not None else o for j, o in enumerate(s))
+        return L(_shown(i, s) for i, s in enumerate(samples))
+
+    def split_name(self) -> str: return {0: 'the training set', 1: 'the validation set'}.get(getattr(self.dataset, 'split_idx', None), 'this set')
+
     def token_lengths(self, xs:list) -> list[int]:
         tfm = blurr_batch_tfm(self)
-        return tfm.lengths(xs) if tfm is not None and len(xs) else [text_length((x,)) for x in xs]
+        return tfm.lengths(xs, where=self.split_name()) if tfm is not None and len(xs) else [text_length((x,)) for x in xs]
 
     def shuffle_fn(self, idxs):
         if self.batch_order == 'shuffled': return super().shuffle_fn(idxs)
@@ -286,9 +393,8 @@ class HF_SortedDL(SortedDL):
         if self.items_cache is not None and s is not None: return self.items_cache[s]
         try: return super().do_item(s)
         except Exception as e:
-            split = {0: 'training', 1: 'validation'}.get(getattr(self.dataset, 'split_idx', None), 'this')
             tls = getattr(self.dataset, 'tls', [self.dataset])[0]
-            raise _with_context(e, f"Could not build {_row_name(tls, s)} of the {split} set: ") from e
+            raise _with_context(e, f"Could not build {_row_name(tls, s)} of {self.split_name()}: ") from e
 
 # %% ../../nbs/10_data.core.ipynb #70ca55dd
 class HF_TextBlock(TransformBlock):
@@ -312,6 +418,12 @@ class HF_TextBlock(TransformBlock):
 # %% ../../nbs/10_data.core.ipynb #3be6bd46
 def _shorten(s, trunc_at): s = str(s); return s if trunc_at is None or len(s) <= trunc_at else s[:trunc_at] + '…'
 
+def shown_str(o, trunc_at:int|None=300, sep:str=' | ') -> str:
+    "A shown input as a table cell: shortened to `trunc_at` characters, truncation marked (`HF_ShownText`), a pair's texts joined by `sep`"
+    if isinstance(o, (tuple, L)) and len(o) == 2 and all(isinstance(p, str) for p in o):
+        return sep.join(shown_str(p, None if trunc_at is None else trunc_at // 2) for p in o)
+    return o.display(trunc_at) if isinstance(o, HF_ShownText) else _shorten(o, trunc_at)
+
 def show_table(df:pd.DataFrame):
     "Show `df` as an HTML table in a notebook, as text elsewhere"
     if IN_NOTEBOOK:
@@ -328,7 +440,8 @@ def _target_str(o):
 
 def samples_table(samples, cols, max_n=6, trunc_at=300) -> pd.DataFrame:
     "A DataFrame with one row per decoded sample, texts shortened to `trunc_at` characters"
-    rows = [[_shorten(o, trunc_at) if j == 0 else _target_str(o) for j, o in enumerate(s)] for s in samples[:max_n]]
+    rows = [[shown_str(o, trunc_at) if j == 0 or isinstance(o, HF_ShownText) else _target_str(o) for j, o in enumerate(s)]
+            for s in samples[:max_n]]
     return pd.DataFrame(rows, columns=cols[:len(rows[0])] if rows else cols)
 
 @dispatch

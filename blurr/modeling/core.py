@@ -4,21 +4,20 @@
 
 # %% ../../nbs/20_modeling.core.ipynb #4080dce8
 from __future__ import annotations
-import contextlib, warnings
+import contextlib, logging, warnings
 import numpy as np
 from pathlib import Path
 import fastai.learner
 from fastai.text.all import *
 from fastai.data.core import show_results
 from fastai.callback.fp16 import MixedPrecision, AMPMode
-from transformers import PreTrainedModel
 
 from ..utils import *
 from ..data.core import *
 
 # %% auto #0
-__all__ = ['HF_BaseModelWrapper', 'check_tokenizer_fits', 'mixed_precision_autocast', 'HF_BaseModelCallback', 'hf_splitter',
-           'SharedState', 'SharedStateMetric', 'TorchAdamW', 'show_results', 'plot_top_losses']
+__all__ = ['HF_BaseModelWrapper', 'embedding_rows', 'check_tokenizer_fits', 'mixed_precision_autocast', 'HF_BaseModelCallback',
+           'hf_splitter', 'SharedState', 'SharedStateMetric', 'TorchAdamW', 'show_results', 'plot_top_losses']
 
 # %% ../../nbs/20_modeling.core.ipynb #7b256e36
 class HF_BaseModelWrapper(Module):
@@ -35,15 +34,23 @@ class HF_BaseModelWrapper(Module):
         return self.hf_model(**{k: v for k, v in x.items() if k in self.hf_model_fwd_args}, **self.hf_model_kwargs)
 
 # %% ../../nbs/20_modeling.core.ipynb #1982139e
+def embedding_rows(hf_model) -> int|None:
+    "Rows of `hf_model`'s input embedding matrix (its weight, so quantized embeddings count too), or None when it has none"
+    emb = hf_model.get_input_embeddings()
+    weight = getattr(emb, 'weight', None)
+    if isinstance(weight, Tensor) and weight.ndim == 2: return weight.shape[0]
+    logging.getLogger('blurr').debug(f"{type(emb).__name__} has no embedding matrix: the tokenizer's size is not checked against it.")
+    return None
+
 def check_tokenizer_fits(hf_tokenizer, hf_model, hf_arch:str|None=None):
     "Raise an error that says what to do when `hf_tokenizer` (built for `hf_arch`) cannot feed `hf_model`"
     model_type = getattr(hf_model.config, 'model_type', None)
     if hf_arch is not None and model_type is not None and hf_arch != model_type:
         raise ValueError(f"The DataLoaders were built with hf_arch={hf_arch!r} but the model is a {model_type!r} model: "
                          "build HF_TextBlock with the `hf_arch` and `hf_tokenizer` that `get_hf_objects` returned for this model.")
-    emb = hf_model.get_input_embeddings()
-    if emb is not None and len(hf_tokenizer) > emb.num_embeddings:
-        raise ValueError(f"The tokenizer knows {len(hf_tokenizer)} tokens but the model's embedding has {emb.num_embeddings} rows, "
+    n_rows = embedding_rows(hf_model)
+    if n_rows is not None and len(hf_tokenizer) > n_rows:
+        raise ValueError(f"The tokenizer knows {len(hf_tokenizer)} tokens but the model's embedding has {n_rows} rows, "
                          "so some token ids would not exist. Use the tokenizer saved with this model, or after adding tokens "
                          "call `hf_model.resize_token_embeddings(len(hf_tokenizer))`.")
 
@@ -276,8 +283,9 @@ def blurr_save_pretrained(self:Learner, path:str|Path):
 _fastai_nested_reorder = getattr(fastai.learner.nested_reorder, '__wrapped__', fastai.learner.nested_reorder)
 
 def _nested_reorder(t, idxs):
-    "fastai's `nested_reorder`, also through dicts (the model inputs of a blurr batch)"
+    "fastai's `nested_reorder`, also through dicts (the model inputs of a blurr batch) and the raw samples they carry"
     if isinstance(t, dict): return {k: _nested_reorder(v, idxs) for k, v in t.items()}
+    if isinstance(t, HF_RawSamples): return t.reordered(idxs)
     if is_listy(t) and not isinstance(t, L): return type(t)(_nested_reorder(o, idxs) for o in t)
     return _fastai_nested_reorder(t, idxs)
 _nested_reorder.__wrapped__ = _fastai_nested_reorder

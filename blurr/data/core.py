@@ -194,7 +194,16 @@ class HF_BeforeBatchTransform(ItemTransform):
         a, b = ([x[0] for x in xs], [x[1] for x in xs]) if pairs else (list(xs), None)
         kwargs = {'max_length': self.max_length, 'truncation': self.truncating, 'is_split_into_words': self.is_split_into_words,
                   **self.tokenizer_kwargs, **kwargs}
-        return self.hf_tokenizer(a, b, **kwargs)
+        try: return self.hf_tokenizer(a, b, **kwargs)
+        except Exception as e:
+            if 'runcation' not in str(e): raise
+            def fits(x):
+                try: self.hf_tokenizer(*([[x[0]], [x[1]]] if pairs else [[x]]), **kwargs); return True
+                except Exception: return False
+            bad = first(i for i, x in enumerate(xs) if not fits(x))
+            raise ValueError(f"The input {xs[bad]!r:.100} cannot be cut to max_length={self.max_length} tokens with "
+                             f"truncation={kwargs['truncation']!r} ({e}). Use truncation=True (the default, which cuts the longer "
+                             "text of a pair first) or a larger `max_length`.") from e
 
     def tokenize(self, xs:list, **kwargs):
         "One padded tokenizer call for a batch, with overflow windows so truncation can be reported"

@@ -5,7 +5,7 @@ overlapping windows for long contexts; SQuAD-format files; `show_batch`."""
 
 # %% ../../nbs/12_data.question_answering.ipynb #64909680
 from __future__ import annotations
-import json, math
+import ast, json, math, warnings
 from pathlib import Path
 from fastai.text.all import *
 from fastai.data.core import show_batch
@@ -13,7 +13,7 @@ from transformers import PreTrainedTokenizerBase
 
 from ..utils import *
 from .core import *
-from .core import _row_name, _col_name
+from .core import _row_name, _col_name, _shorten
 
 # %% auto #0
 __all__ = ['squad_json_df', 'answer_spans', 'check_answer', 'QALossFlat', 'HF_AnswerIds', 'HF_Answer', 'HF_CheckAnswer',
@@ -36,17 +36,45 @@ def squad_json_df(path:str|Path) -> pd.DataFrame:
 # %% ../../nbs/12_data.question_answering.ipynb #e96a9478
 def _is_missing(o) -> bool: return o is None or (isinstance(o, float) and math.isnan(o))
 
+def _not_text_hint(text) -> str:
+    "Why a CSV reader may have turned an answer text into `text`, and how to read it back"
+    if _is_missing(text): return " (A CSV reader turns texts such as 'NA' or 'None' into NaN: read the file with `keep_default_na=False`.)"
+    if isinstance(text, (int, float, np.number)): return " (A CSV reader reads a column of numbers as numbers: read that column with `dtype=str`.)"
+    return ''
+
 def _answer_pair(text, start, where:str) -> tuple[str, int]|None:
     if (_is_missing(text) or text == '') and (_is_missing(start) or start == -1): return None   # no answer
     if not isinstance(text, str) or not text.strip():
-        raise ValueError(f"{where}: its answer text is {text!r}. Give the answer's text, or '' with start -1 when there is no answer.")
+        raise ValueError(f"{where}: its answer text is {text!r}. Give the answer's text, or '' with start -1 when there is no answer.{_not_text_hint(text)}")
     if _is_missing(start) or not float(start).is_integer() or start < 0:
         raise ValueError(f"{where}: its answer {text!r} has start {start!r}; give the answer's first character in the context (an int >= 0).")
     return text, int(start)
 
+class _NumpyReprs(ast.NodeTransformer):
+    "Numpy's reprs in a literal (`array([...], dtype=object)`, `np.int64(3)`) replaced by the literal they wrap"
+    def visit_Call(self, node):
+        f = node.func
+        numpy_call = (isinstance(f, ast.Name) and f.id == 'array') or (   # `array(...)`, or a scalar type such as `np.int64(...)`
+            isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id in ('np', 'numpy')
+            and isinstance(getattr(np, f.attr, None), type) and issubclass(getattr(np, f.attr), np.generic))
+        return self.visit(node.args[0]) if numpy_call and len(node.args) == 1 else node   # any other call: literal_eval refuses it
+
+def _parse_answers(s:str, where:str):
+    "Answers stored as a string (read back from a CSV): JSON, or a Python literal with numpy reprs; never run as code"
+    try: return json.loads(s)
+    except ValueError: pass
+    try: return ast.literal_eval(_NumpyReprs().visit(ast.parse(s.strip(), mode='eval')))
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError): pass
+    raise ValueError(f"{where}: its answers are the string {_shorten(s, 80)!r}, which is neither JSON nor a Python literal. Give a dict "
+                     "{'text': [...], 'answer_start': [...]}, a list of them, or such a dict as JSON (`df.answers.map(json.dumps)` before `to_csv`).")
+
 def answer_spans(o, where:str='this example') -> list[tuple[str, int]]:
-    "The `(text, start)` pairs of an example's answers `o` (empty when it has none), else an error that names `where`"
+    "The `(text, start)` pairs of an example's answers `o` (empty when it has none; a string is parsed), else an error that names `where`"
     if _is_missing(o): return []
+    if isinstance(o, str):
+        parsed = _parse_answers(o, where)
+        if isinstance(parsed, str): raise ValueError(f"{where}: its answers are the string {_shorten(o, 80)!r}, not a dict or list of answers.")
+        return answer_spans(parsed, where)
     if isinstance(o, dict):
         texts, starts = o.get('text'), o.get('answer_start')
         if isinstance(texts, (list, tuple, np.ndarray)):
@@ -61,7 +89,7 @@ def answer_spans(o, where:str='this example') -> list[tuple[str, int]]:
 
 # %% ../../nbs/12_data.question_answering.ipynb #2e55ff12
 def check_answer(context:str, text:str, start:int) -> list[int]:
-    "The character span `[start, end)` of the answer `text` at `start` in `context`, or an error that says what is wrong"
+    "The character span `[start, end)` of the answer `text` at `start` in `context`, without surrounding whitespace, or an error"
     if start >= len(context):
         raise ValueError(f"its answer {text!r} starts at character {start}, beyond the end of its {len(context)}-character context.")
     if context[start:start + len(text)] != text:
@@ -70,7 +98,8 @@ def check_answer(context:str, text:str, start:int) -> list[int]:
                 " The text does not occur anywhere in the context.")
         raise ValueError(f"its answer {text!r} does not match the context at character {start}, which reads "
                          f"{context[start:start + len(text)]!r}.{hint}")
-    return [start, start + len(text)]
+    lead, trail = len(text) - len(text.lstrip()), len(text) - len(text.rstrip())
+    return [start + lead, start + len(text) - trail]
 
 # %% ../../nbs/12_data.question_answering.ipynb #ef4ed16a
 class QALossFlat:
@@ -118,7 +147,7 @@ def answer_token_spans(context_offsets:Tensor, null_index:Tensor, char_spans:Ten
     first = (ctx & (ends > s)).int().argmax(1)
     last = ctx.shape[1] - 1 - (ctx & (starts < e)).flip(1).int().argmax(1)
     lo = starts.masked_fill(~ctx, torch.iinfo(starts.dtype).max).min(1).values
-    inside = (s[:, 0] >= 0) & (s[:, 0] >= lo) & (e[:, 0] <= ends.max(1).values)
+    inside = (s[:, 0] >= 0) & (s[:, 0] >= lo) & (e[:, 0] <= ends.max(1).values) & (first <= last)
     return torch.stack([torch.where(inside, first, null_index), torch.where(inside, last, null_index)], 1)
 
 # %% ../../nbs/12_data.question_answering.ipynb #72013a1b
@@ -142,16 +171,18 @@ class HF_QABeforeBatchTransform(HF_BeforeBatchTransform):
         self.question_first = hf_tokenizer.padding_side == 'right'
 
     def setups(self, dl):
-        "Lend the answer transform our tokenizer (to decode answers), and learn whether training has unanswerable questions"
+        "Lend the answer transform our tokenizer, learn whether training has unanswerable questions, report answers no window holds"
         super().setups(dl)
         tls = getattr(getattr(dl, 'dataset', None), 'tls', [])
         answer_tfm = first(t for tl in tls[1:] for t in tl.tfms.fs if isinstance(t, HF_Answer))
-        if answer_tfm is not None: self.has_no_answer = self.has_no_answer or answer_tfm.has_no_answer
+        if answer_tfm is not None:
+            self.has_no_answer = self.has_no_answer or answer_tfm.has_no_answer
+            self.report_lost_answers(dl)
 
     def ordered(self, xs:list) -> list[tuple[str, str]]: return [tuple(x) if self.question_first else (x[1], x[0]) for x in xs]
 
-    def check_questions(self, xs:list):
-        "Fail, naming the item, when a question leaves no room for context in a window (the tokenizer would crash)"
+    def check_questions(self, xs:list, names:list[str]|None=None):
+        "Fail, naming the item (`names`: how to call each), when a question leaves no room for context in a window (the tokenizer would crash)"
         room = self.max_length - self.hf_tokenizer.num_special_tokens_to_add(pair=True) - self.stride
         # a question has at most one token per UTF-8 byte (plus a prefix): only long ones need counting
         long = [i for i, x in enumerate(xs) if len(x[0].encode('utf-8')) + 1 >= room]
@@ -159,7 +190,8 @@ class HF_QABeforeBatchTransform(HF_BeforeBatchTransform):
         q_lens = dict(zip(long, map(len, self.hf_tokenizer([xs[i][0] for i in long], add_special_tokens=False)['input_ids'])))
         bad = first(i for i in long if q_lens[i] >= room)
         if bad is not None:
-            raise ValueError(f"Item {bad}'s question has {q_lens[bad]} tokens, which leaves no room for its context in windows of "
+            raise ValueError(f"{names[bad] + ': its question' if names else 'The question'} {_shorten(xs[bad][0], 60)!r} has {q_lens[bad]} tokens, "
+                             "which leaves no room for its context in windows of "
                              f"max_length={self.max_length} with stride={self.stride}. Shorten the question, or pass a larger "
                              "`max_length` or a smaller `stride`.")
 
@@ -196,16 +228,47 @@ class HF_QABeforeBatchTransform(HF_BeforeBatchTransform):
                 offs[t][0] = s
             enc['context_offsets'][r] = tensor(offs)
 
-    def encodes(self, samples:list):
+    def window_targets(self, samples:list):
+        "The windows of a batch of (input, answer spans) samples and each window's target: token start, end, then every gold answer's characters"
         enc = self.tokenize([s[0] for s in samples])
-        rows = [{k: v[j] for k, v in enc.items()} for j in range(len(enc['input_ids']))]
-        if len(samples[0]) < 2: return [(x,) for x in rows]
-        owner = enc['sample_idx']
+        owner, offsets, null = enc['sample_idx'], enc['context_offsets'], enc['null_index']
         golds = torch.full((len(samples), max(len(s[1]) for s in samples), 2), -1, dtype=torch.long)
         for i, s in enumerate(samples): golds[i, :len(s[1])] = s[1].as_subclass(Tensor)
-        targets = answer_token_spans(enc['context_offsets'], enc['null_index'], golds[owner, 0])
-        ys = torch.cat([targets, golds[owner].flatten(1)], 1)  # token start, end, then every gold answer's characters
-        return [(x, TensorBase(y)) + tuple(samples[o][2:]) for x, y, o in zip(rows, ys, owner.tolist())]
+        targets = answer_token_spans(offsets, null, golds[owner, 0])
+        for k in range(1, golds.shape[1]):   # a window without the first gold answer may hold another one
+            lacking = ((targets[:, 0] == null) & (golds[owner, k, 0] >= 0)).nonzero()[:, 0]
+            if len(lacking): targets[lacking] = answer_token_spans(offsets[lacking], null[lacking], golds[owner[lacking], k])
+        return enc, torch.cat([targets, golds[owner].flatten(1)], 1)
+
+    def encodes(self, samples:list):
+        if len(samples[0]) < 2: enc, ys = self.tokenize([s[0] for s in samples]), None
+        else: enc, ys = self.window_targets(samples)
+        rows = [{k: v[j] for k, v in enc.items()} for j in range(len(enc['input_ids']))]
+        if ys is None: return [(x,) for x in rows]
+        return [(x, TensorBase(y)) + tuple(samples[o][2:]) for x, y, o in zip(rows, ys, enc['sample_idx'].tolist())]
+
+    def report_lost_answers(self, dl, chunk:int=256):
+        "Warn once, with their count and an example row, about training answers that no window holds whole (they would train as no answer)"
+        tls, lost, n_answered = dl.dataset.tls[0], [], 0
+        for lo in range(0, len(dl.dataset), chunk):
+            idxs = list(range(lo, min(lo + chunk, len(dl.dataset))))
+            samples = [dl.do_item(i) for i in idxs]
+            self.check_questions([s[0] for s in samples], [_row_name(tls, i) for i in idxs])
+            enc, ys = self.window_targets(samples)
+            held = torch.zeros(len(samples), dtype=torch.bool)
+            held[enc['sample_idx'][ys[:, 0] != enc['null_index']]] = True
+            answered = tensor([bool(s[1][0, 0] >= 0) for s in samples])
+            n_answered += int(answered.sum())
+            lost += [(idxs[i], samples[i], int((enc['context_offsets'][enc['sample_idx'] == i][0, :, 0] >= 0).sum()))   # its context tokens per window
+                     for i in range(len(samples)) if answered[i] and not held[i]]
+        if not lost: return
+        i, ((q, c), spans), n_ctx = lost[0]
+        answer = c[spans[0, 0]:spans[0, 1]]
+        n_tok = len(self.hf_tokenizer(answer, add_special_tokens=False)['input_ids'])
+        warnings.warn(f"{len(lost)} of the {n_answered} answered training questions have an answer that no window holds whole, so they train "
+                      f"as unanswerable: e.g. {_row_name(tls, i)}, whose answer {_shorten(answer, 60)!r} has {n_tok} tokens, in windows of "
+                      f"{n_ctx} context tokens that overlap by stride={self.stride}. Pass a `stride` of at least the answers' length in "
+                      "tokens, a larger `max_length`, or fix those answers. (Shown once.)")
 
     def model_labels(self, y) -> dict: return {'start_positions': y[:, 0], 'end_positions': y[:, 1]}
 

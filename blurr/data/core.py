@@ -46,10 +46,21 @@ def check_text(o, where:str='this input'):
     return o
 
 # %% ../../nbs/10_data.core.ipynb #594826c5
+class _NumpyReprs(ast.NodeTransformer):
+    "Numpy's reprs in a literal (`array([...], dtype=object)`, `np.int64(3)`) replaced by the literal they wrap"
+    def visit_Call(self, node):
+        f = node.func
+        numpy_call = (isinstance(f, ast.Name) and f.id == 'array') or (   # `array(...)`, or a scalar type such as `np.int64(...)`
+            isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id in ('np', 'numpy')
+            and isinstance(getattr(np, f.attr, None), type) and issubclass(getattr(np, f.attr), np.generic))
+        return self.visit(node.args[0]) if numpy_call and len(node.args) == 1 else node   # any other call: literal_eval refuses it
+
+def _python_literal(s:str): return ast.literal_eval(_NumpyReprs().visit(ast.parse(s, mode='eval')))
+
 def held_value(o, kinds:tuple=(list, tuple)):
-    "The value of `kinds` that the string `o` holds as a Python literal or JSON (as a CSV file keeps lists and dicts), else None"
+    "The value of `kinds` that the string `o` holds as JSON or a Python literal (numpy reprs too, as a CSV file keeps lists and dicts), else None"
     if not isinstance(o, str) or not o.strip()[:1] in ('[', '(', '{'): return None
-    for parse in (ast.literal_eval, json.loads):   # safe parsers only: never `eval`
+    for parse in (json.loads, _python_literal):   # safe parsers only: never `eval`
         try: v = parse(o.strip())
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError): continue
         if isinstance(v, kinds): return v
@@ -220,6 +231,10 @@ class HF_BeforeBatchTransform(ItemTransform):
                                  "batch transform if the model allows it, or split long texts. (Shown once.)")
         return [min(k, self.max_length) for k in n]
 
+    def measure(self, samples:list, where:str='the inputs', row_name:Callable=lambda i: f"item {i}") -> list[int]:
+        "The sort keys (`lengths`) of a whole split's samples, built once by the DataLoader; tasks also count here what their targets lose"
+        return self.lengths([s[0] for s in samples], where=where)
+
     def warn_once(self, key:str, msg:str):
         "Warn `msg` unless a warning with this `key` was already given"
         if key in self._warned: return
@@ -357,7 +372,7 @@ class HF_SortedDL(SortedDL):
         if self.batch_order not in BATCH_ORDERS: raise ValueError(f"batch_order={batch_order!r}: use one of {BATCH_ORDERS}.")
         if count_tokens:
             items = [self.do_item(i) for i in range_of(self.dataset)]
-            self.res = self.token_lengths([o[0] for o in items])
+            self.res = self.token_lengths(items)
             if len(self.res): self.idx_max = np.argmax(self.res)
             if cache_items: self.items_cache = items
 
@@ -378,9 +393,11 @@ class HF_SortedDL(SortedDL):
 
     def split_name(self) -> str: return {0: 'the training set', 1: 'the validation set'}.get(getattr(self.dataset, 'split_idx', None), 'this set')
 
-    def token_lengths(self, xs:list) -> list[int]:
-        tfm = blurr_batch_tfm(self)
-        return tfm.lengths(xs, where=self.split_name()) if tfm is not None and len(xs) else [text_length((x,)) for x in xs]
+    def token_lengths(self, items:list) -> list[int]:
+        "The sort key of each item, from the batch transform's `measure` (which also reports what the split's items lose)"
+        tfm, tls = blurr_batch_tfm(self), getattr(self.dataset, 'tls', [self.dataset])[0]
+        if tfm is None or not len(items): return [text_length(o) for o in items]
+        return tfm.measure(items, where=self.split_name(), row_name=partial(_row_name, tls))
 
     def shuffle_fn(self, idxs):
         if self.batch_order == 'shuffled': return super().shuffle_fn(idxs)

@@ -5,7 +5,7 @@ overlapping windows for long contexts; SQuAD-format files; `show_batch`."""
 
 # %% ../../nbs/12_data.question_answering.ipynb #64909680
 from __future__ import annotations
-import ast, json, math, warnings
+import json, math, warnings
 from pathlib import Path
 from fastai.text.all import *
 from fastai.data.core import show_batch
@@ -50,31 +50,18 @@ def _answer_pair(text, start, where:str) -> tuple[str, int]|None:
         raise ValueError(f"{where}: its answer {text!r} has start {start!r}; give the answer's first character in the context (an int >= 0).")
     return text, int(start)
 
-class _NumpyReprs(ast.NodeTransformer):
-    "Numpy's reprs in a literal (`array([...], dtype=object)`, `np.int64(3)`) replaced by the literal they wrap"
-    def visit_Call(self, node):
-        f = node.func
-        numpy_call = (isinstance(f, ast.Name) and f.id == 'array') or (   # `array(...)`, or a scalar type such as `np.int64(...)`
-            isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id in ('np', 'numpy')
-            and isinstance(getattr(np, f.attr, None), type) and issubclass(getattr(np, f.attr), np.generic))
-        return self.visit(node.args[0]) if numpy_call and len(node.args) == 1 else node   # any other call: literal_eval refuses it
-
 def _parse_answers(s:str, where:str):
-    "Answers stored as a string (read back from a CSV): JSON, or a Python literal with numpy reprs; never run as code"
-    try: return json.loads(s)
-    except ValueError: pass
-    try: return ast.literal_eval(_NumpyReprs().visit(ast.parse(s.strip(), mode='eval')))
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError): pass
-    raise ValueError(f"{where}: its answers are the string {_shorten(s, 80)!r}, which is neither JSON nor a Python literal. Give a dict "
+    "Answers stored as a string (read back from a CSV, see `held_value`): JSON, or a Python literal with numpy reprs; never run as code"
+    v = held_value(s, (dict, list, tuple))
+    if v is not None: return v
+    raise ValueError(f"{where}: its answers are the string {_shorten(s, 80)!r}, which holds no dict or list of answers as JSON or a Python literal. Give a dict "
                      "{'text': [...], 'answer_start': [...]}, a list of them, or such a dict as JSON (`df.answers.map(json.dumps)` before `to_csv`).")
 
 def answer_spans(o, where:str='this example') -> list[tuple[str, int]]:
     "The `(text, start)` pairs of an example's answers `o` (empty when it has none; a string is parsed), else an error that names `where`"
     if _is_missing(o): return []
     if isinstance(o, str):
-        parsed = _parse_answers(o, where)
-        if isinstance(parsed, str): raise ValueError(f"{where}: its answers are the string {_shorten(o, 80)!r}, not a dict or list of answers.")
-        return answer_spans(parsed, where)
+        return answer_spans(_parse_answers(o, where), where)
     if isinstance(o, dict):
         texts, starts = o.get('text'), o.get('answer_start')
         if isinstance(texts, (list, tuple, np.ndarray)):
@@ -154,6 +141,7 @@ def answer_token_spans(context_offsets:Tensor, null_index:Tensor, char_spans:Ten
 class HF_QABeforeBatchTransform(HF_BeforeBatchTransform):
     "Tokenizes (question, context) pairs at batch time in overlapping context windows and maps answers to token positions"
     predict_method = 'blurr_predict_answers'
+    cuts_long_inputs = False   # a long context is read in windows, never cut
     def __init__(self,
         hf_arch:str, # `config.model_type` of the model
         hf_tokenizer:PreTrainedTokenizerBase, # A fast tokenizer (it must give offsets)
@@ -171,17 +159,15 @@ class HF_QABeforeBatchTransform(HF_BeforeBatchTransform):
         self.question_first = hf_tokenizer.padding_side == 'right'
 
     def setups(self, dl):
-        "Lend the answer transform our tokenizer, learn whether training has unanswerable questions, report answers no window holds"
+        "Lend the answer transform our tokenizer, and learn whether training has unanswerable questions"
         super().setups(dl)
         tls = getattr(getattr(dl, 'dataset', None), 'tls', [])
         answer_tfm = first(t for tl in tls[1:] for t in tl.tfms.fs if isinstance(t, HF_Answer))
-        if answer_tfm is not None:
-            self.has_no_answer = self.has_no_answer or answer_tfm.has_no_answer
-            self.report_lost_answers(dl)
+        if answer_tfm is not None: self.has_no_answer = self.has_no_answer or answer_tfm.has_no_answer
 
     def ordered(self, xs:list) -> list[tuple[str, str]]: return [tuple(x) if self.question_first else (x[1], x[0]) for x in xs]
 
-    def check_questions(self, xs:list, names:list[str]|None=None):
+    def check_questions(self, xs:list, names:Callable|list|None=None):
         "Fail, naming the item (`names`: how to call each), when a question leaves no room for context in a window (the tokenizer would crash)"
         room = self.max_length - self.hf_tokenizer.num_special_tokens_to_add(pair=True) - self.stride
         # a question has at most one token per UTF-8 byte (plus a prefix): only long ones need counting
@@ -190,14 +176,15 @@ class HF_QABeforeBatchTransform(HF_BeforeBatchTransform):
         q_lens = dict(zip(long, map(len, self.hf_tokenizer([xs[i][0] for i in long], add_special_tokens=False)['input_ids'])))
         bad = first(i for i in long if q_lens[i] >= room)
         if bad is not None:
-            raise ValueError(f"{names[bad] + ': its question' if names else 'The question'} {_shorten(xs[bad][0], 60)!r} has {q_lens[bad]} tokens, "
+            name = None if names is None else names(bad) if callable(names) else names[bad]
+            raise ValueError(f"{name + ': its question' if name else 'The question'} {_shorten(xs[bad][0], 60)!r} has {q_lens[bad]} tokens, "
                              "which leaves no room for its context in windows of "
                              f"max_length={self.max_length} with stride={self.stride}. Shorten the question, or pass a larger "
                              "`max_length` or a smaller `stride`.")
 
-    def lengths(self, xs:list) -> list[int]:
+    def lengths(self, xs:list, where:str='the inputs', names:Callable|None=None) -> list[int]:
         "Token count of each whole (question, context): the sort key"
-        self.check_questions(xs)
+        self.check_questions(xs, names)
         return [len(ids) for ids in self.tokenizer_call(self.ordered(xs), truncation=False, verbose=False)['input_ids']]
 
     def tokenize(self, xs:list, **kwargs):
@@ -247,13 +234,18 @@ class HF_QABeforeBatchTransform(HF_BeforeBatchTransform):
         if ys is None: return [(x,) for x in rows]
         return [(x, TensorBase(y)) + tuple(samples[o][2:]) for x, y, o in zip(rows, ys, enc['sample_idx'].tolist())]
 
-    def report_lost_answers(self, dl, chunk:int=256):
-        "Warn once, with their count and an example row, about training answers that no window holds whole (they would train as no answer)"
-        tls, lost, n_answered = dl.dataset.tls[0], [], 0
-        for lo in range(0, len(dl.dataset), chunk):
-            idxs = list(range(lo, min(lo + chunk, len(dl.dataset))))
-            samples = [dl.do_item(i) for i in idxs]
-            self.check_questions([s[0] for s in samples], [_row_name(tls, i) for i in idxs])
+    def measure(self, samples:list, where:str='the inputs', row_name:Callable=lambda i: f"item {i}") -> list[int]:
+        "The sort keys of a split's samples (a question too long fails, naming its row); answers no window holds are reported once"
+        res = self.lengths([s[0] for s in samples], where, names=row_name)
+        if len(samples) and len(samples[0]) > 1: self.report_lost_answers(samples, where, row_name)
+        return res
+
+    def report_lost_answers(self, all_samples:list, where:str='the inputs', row_name:Callable=lambda i: f"item {i}", chunk:int=256):
+        "Warn once per split, with their count and an example row, about answers that no window holds whole (they train as no answer)"
+        lost, n_answered = [], 0
+        for lo in range(0, len(all_samples), chunk):
+            idxs = list(range(lo, min(lo + chunk, len(all_samples))))
+            samples = [all_samples[i] for i in idxs]
             enc, ys = self.window_targets(samples)
             held = torch.zeros(len(samples), dtype=torch.bool)
             held[enc['sample_idx'][ys[:, 0] != enc['null_index']]] = True
@@ -265,8 +257,8 @@ class HF_QABeforeBatchTransform(HF_BeforeBatchTransform):
         i, ((q, c), spans), n_ctx = lost[0]
         answer = c[spans[0, 0]:spans[0, 1]]
         n_tok = len(self.hf_tokenizer(answer, add_special_tokens=False)['input_ids'])
-        warnings.warn(f"{len(lost)} of the {n_answered} answered training questions have an answer that no window holds whole, so they train "
-                      f"as unanswerable: e.g. {_row_name(tls, i)}, whose answer {_shorten(answer, 60)!r} has {n_tok} tokens, in windows of "
+        self.warn_once(f'lost answers/{where}', f"{len(lost)} of the {n_answered} answered questions of {where} have an answer that no window "
+                      f"holds whole, so they count as unanswerable: e.g. {row_name(i)}, whose answer {_shorten(answer, 60)!r} has {n_tok} tokens, in windows of "
                       f"{n_ctx} context tokens that overlap by stride={self.stride}. Pass a `stride` of at least the answers' length in "
                       "tokens, a larger `max_length`, or fix those answers. (Shown once.)")
 
@@ -364,6 +356,9 @@ def decode_batch(self:HF_QABeforeBatchTransform, b:list):
     inp = HF_QAInput(torch.stack([_pad_rows([q, c], pad, width) for q, c in zip(qs, cs)]))
     answers = [HF_AnswerIds(_pad_rows([[] if sp['row'] is None else x['input_ids'][sp['row'], sp['start']:sp['end'] + 1].tolist()
                                        for sp in spans], pad)) for spans in all_spans]
+    for a, spans in zip(answers, all_spans):   # shown as the context's own characters, not as the ids decode
+        a.raw = HF_RawSamples((None, span_text(x['context_text'][sp['row']], x['context_offsets'], sp)['answer'] if sp['row'] is not None else '')
+                              for sp in spans)
     return [inp, *answers]
 
 # %% ../../nbs/12_data.question_answering.ipynb #d7a441c5

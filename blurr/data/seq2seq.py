@@ -15,7 +15,8 @@ from .core import *
 from .core import _row_name, _col_name
 
 # %% auto #0
-__all__ = ['HF_TargetIds', 'HF_TextTarget', 'HF_TextTargetBlock', 'HF_Seq2SeqBeforeBatchTransform', 'show_batch']
+__all__ = ['HF_TargetIds', 'HF_TextTarget', 'HF_TextTargetBlock', 'encoder_decoder_tokens', 'HF_Seq2SeqBeforeBatchTransform',
+           'show_batch']
 
 # %% ../../nbs/13_data.seq2seq.ipynb #6d3d67f0
 class HF_TargetIds(TensorBase):
@@ -36,6 +37,12 @@ class HF_TextTargetBlock(TransformBlock):
     def __init__(self): super().__init__(type_tfms=HF_TextTarget())
 
 # %% ../../nbs/13_data.seq2seq.ipynb #88bedcf9
+def encoder_decoder_tokens(hf_tokenizer:PreTrainedTokenizerBase) -> dict:
+    "Decoder start, end and pad ids of an encoder-decoder warm-started from an encoder with this tokenizer: [CLS] (else BOS), [SEP] (else EOS), pad"
+    pick = lambda a, b: a if a is not None else b
+    return {'decoder_start_token_id': pick(hf_tokenizer.cls_token_id, hf_tokenizer.bos_token_id),
+            'eos_token_id': pick(hf_tokenizer.sep_token_id, hf_tokenizer.eos_token_id), 'pad_token_id': hf_tokenizer.pad_token_id}
+
 class HF_Seq2SeqBeforeBatchTransform(HF_BeforeBatchTransform):
     "Tokenizes sources and targets at batch time; labels padded with `ignore_index` and passed to the model for its decoder inputs"
     predict_method = 'blurr_generate'
@@ -48,6 +55,7 @@ class HF_Seq2SeqBeforeBatchTransform(HF_BeforeBatchTransform):
         src_lang:str|None=None, # Source language code, for tokenizers that need one (mBART: 'en_XX')
         tgt_lang:str|None=None, # Target language code (mBART: 'de_DE')
         ignore_index:int=-100, # Label of padding, skipped by the loss
+        decoder_start_token_id:int|None=None, # The model's first decoder input, dropped from labels that begin with it (default: [CLS] or BOS for 'encoder-decoder')
         **kwargs # Passed to `HF_BeforeBatchTransform` (`padding`, `pad_to_multiple_of`, ...)
     ):
         super().__init__(hf_arch, hf_tokenizer, max_length=max_length, **kwargs)
@@ -56,8 +64,11 @@ class HF_Seq2SeqBeforeBatchTransform(HF_BeforeBatchTransform):
             if not hasattr(hf_tokenizer, name):
                 raise ValueError(f"{name}={code!r}, but the {type(hf_tokenizer).__name__} takes no language codes: leave it out.")
             setattr(hf_tokenizer, name, code)
+        if decoder_start_token_id is None and hf_arch == 'encoder-decoder':
+            decoder_start_token_id = encoder_decoder_tokens(hf_tokenizer)['decoder_start_token_id']
         self.max_target_length = max_target_length or self.max_length
         self.task_prefix, self.src_lang, self.tgt_lang, self.ignore_index = task_prefix, src_lang, tgt_lang, ignore_index
+        self.decoder_start_token_id = decoder_start_token_id
 
     def tokenize(self, xs:list, **kwargs):
         "Tokenize and pad the sources (with the task prefix), one row each"
@@ -65,13 +76,48 @@ class HF_Seq2SeqBeforeBatchTransform(HF_BeforeBatchTransform):
         keep = self.first_windows(enc, len(xs))
         return {k: v[keep] for k, v in enc.items() if k != 'overflow_to_sample_mapping'}
 
+    def target_ids(self, targets:list[str], **kwargs) -> dict:
+        "The tokenizer on `targets` (`text_target`), with room for the start token that `labels` drops"
+        n = self.max_target_length and self.max_target_length + (self.decoder_start_token_id is not None)
+        return self.hf_tokenizer(text_target=list(targets), **{'max_length': n, 'truncation': n is not None, **kwargs})
+
     def labels(self, targets:list[str]) -> Tensor:
-        "Target token ids, padded with `ignore_index`, cut to `max_target_length` (warned once)"
-        enc = self.hf_tokenizer(text_target=list(targets), max_length=self.max_target_length, truncation=self.max_target_length is not None,
-                                return_overflowing_tokens=self.max_target_length is not None, padding=self.padding,
-                                pad_to_multiple_of=self.pad_to_multiple_of, return_tensors='pt')
+        "Target token ids without a leading decoder start token, cut to `max_target_length` (reported once), padded with `ignore_index`"
+        enc = self.target_ids(targets, return_overflowing_tokens=self.max_target_length is not None, padding=self.padding, return_tensors='pt')
         keep = self.first_windows(enc, len(targets), what='target', limit='max_target_length')
-        return enc['input_ids'][keep].masked_fill(enc['attention_mask'][keep] == 0, self.ignore_index)
+        ids = enc['input_ids'][keep].masked_fill(enc['attention_mask'][keep] == 0, self.ignore_index)
+        if self.decoder_start_token_id is not None and (ids[:, 0] == self.decoder_start_token_id).all():
+            ids = ids[:, 1:]   # the decoder reads it already (seq2seq targets are padded on the right)
+        return F.pad(ids, (0, -ids.shape[1] % (self.pad_to_multiple_of or 1)), value=self.ignore_index)
+
+    def setups(self, dl):
+        "Lend the tokenizer (core), then report once the training sources and targets that are cut, and targets read as nothing"
+        super().setups(dl)
+        tls = getattr(getattr(dl, 'dataset', None), 'tls', [])
+        if len(tls) < 2 or not len(tls[0]): return
+        sources, targets = [tls[0][i] for i in range_of(tls[0])], [tls[1][i] for i in range_of(tls[1])]
+        if self.truncating:
+            n_src = [len(o) for o in self.tokenizer_call([self.task_prefix + x for x in sources], truncation=False, verbose=False)['input_ids']]
+            self.report_cut(tls[0], n_src, 'max_length', 'source')
+        ids = self.target_ids(targets, truncation=False, max_length=None, verbose=False)['input_ids']
+        n_tgt = [len(o) - (o[:1] == [self.decoder_start_token_id]) for o in ids]   # the start token that `labels` drops
+        if self.max_target_length: self.report_cut(tls[1], n_tgt, 'max_target_length', 'target')
+        special = set(self.hf_tokenizer.all_special_ids)
+        empty = [i for i, o in enumerate(ids) if all(t in special for t in o)]
+        if empty:
+            warnings.warn(f"{len(empty)} of {len(ids)} training targets have no token but special ones: the tokenizer reads them as "
+                          f"nothing (e.g. {_row_name(tls[1], empty[0])}{_col_name(tls[1])}: {targets[empty[0]]!r}), so the model learns "
+                          "to end at once there. Fix or drop those rows. (Shown once.)")
+
+    def report_cut(self, tls, n_tokens:list[int], limit:str, what:str):
+        "Warn once (per `limit`) how many training items `limit` cuts, naming the longest; later batches then stay quiet about it"
+        cut = [i for i, n in enumerate(n_tokens) if n > getattr(self, limit)]
+        if not cut or limit in self._warned: return
+        self._warned.add(limit)
+        i = max(cut, key=lambda j: n_tokens[j])
+        warnings.warn(f"{len(cut)} of {len(n_tokens)} training {what}s are longer than {limit}={getattr(self, limit)} tokens and are cut to it "
+                      f"(the longest: {_row_name(tls, i)}{_col_name(tls)}, {n_tokens[i]} tokens); validation {what}s are cut the same way. "
+                      f"Pass a larger `{limit}` to the batch transform if the model allows it. (Shown once.)")
 
     def encodes(self, samples:list):
         enc = self.tokenize([s[0] for s in samples])
@@ -85,6 +131,7 @@ class HF_Seq2SeqBeforeBatchTransform(HF_BeforeBatchTransform):
         return [HF_BaseInput(b[0]['input_ids']), *[HF_TargetIds(y.masked_fill(y < 0, self.hf_tokenizer.pad_token_id)) for y in ys]]
 
     def strip_prefix(self, text:str) -> str: return text[len(self.task_prefix):] if self.task_prefix and text.startswith(self.task_prefix.strip()) else text
+
 
 # %% ../../nbs/13_data.seq2seq.ipynb #2bd3a86f
 @dispatch

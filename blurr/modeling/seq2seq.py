@@ -5,10 +5,9 @@ validation, `show_results` with generated text, and warm-starting an encoder-dec
 
 # %% ../../nbs/23_modeling.seq2seq.ipynb #1be11195
 from __future__ import annotations
-import contextlib, re
+import contextlib, re, warnings
 from fastai.text.all import *
 from fastai.data.core import show_results
-from transformers import EncoderDecoderModel, GenerationConfig
 
 from ..utils import *
 from ..data.core import *
@@ -22,6 +21,7 @@ __all__ = ['generation_kwargs', 'generate_texts', 'rouge_scores', 'translation_s
 # %% ../../nbs/23_modeling.seq2seq.ipynb #cdf5e8ed
 def generation_kwargs(hf_model, tfm:HF_Seq2SeqBeforeBatchTransform, **kwargs) -> dict:
     "Keyword arguments for `hf_model.generate`: ours where its generation config is silent, then `kwargs`"
+    from transformers import GenerationConfig   # here, not at import: it pulls in the generation code
     res = {}
     if hf_model.generation_config.max_length == GenerationConfig().max_length and tfm.max_target_length:
         res['max_new_tokens'] = tfm.max_target_length     # the config only has the library default: use the trained length
@@ -98,7 +98,18 @@ class GenerationState(SharedState):
             self.preds += generate_texts(learn.model.hf_model, tfm, learn.xb[0], **self.generate_kwargs)
         self.targets += [decode_ids(tfm.hf_tokenizer, y.tolist()) for y in learn.yb[0]]
 
-    def compute(self) -> dict: return self.score_fn(self.preds, self.targets) if self.preds else {}
+    def compute(self) -> dict:
+        if not self.preds: return {}
+        self.warn_empty()
+        return self.score_fn(self.preds, self.targets)
+
+    def warn_empty(self):
+        "Say how many generated texts are empty (they score 0), once per validation"
+        empty = [i for i, p in enumerate(self.preds) if not p]
+        if not empty: return
+        warnings.warn(f"{len(empty)} of {len(self.preds)} generated texts were empty (the model ended generation at once; e.g. for the "
+                      f"target {self.targets[empty[0]][:80]!r}), and empty texts score 0. Train longer (or check the decoder start and end "
+                      "tokens), or pass `min_new_tokens=` to `seq2seq_metrics` to make it write something.")
 
 def seq2seq_metrics(
     task:str='summarization', # 'summarization' (ROUGE) or 'translation' (BLEU, chrF)
@@ -131,9 +142,8 @@ def encoder_decoder_from_pretrained(
     decoder_path:str|Path|None=None, # The decoder's checkpoint (default: the encoder's)
 ) -> EncoderDecoderModel:
     "An `EncoderDecoderModel` warm-started from encoder checkpoints, with the special tokens set for training and generation"
+    from transformers import EncoderDecoderModel   # here, not at import: it pulls in the model code
     model = EncoderDecoderModel.from_encoder_decoder_pretrained(str(encoder_path), str(decoder_path or encoder_path))
-    start = hf_tokenizer.cls_token_id if hf_tokenizer.cls_token_id is not None else hf_tokenizer.bos_token_id
-    end = hf_tokenizer.sep_token_id if hf_tokenizer.sep_token_id is not None else hf_tokenizer.eos_token_id
     for cfg in (model.config, model.generation_config):
-        cfg.decoder_start_token_id, cfg.eos_token_id, cfg.pad_token_id = start, end, hf_tokenizer.pad_token_id
+        for k, v in encoder_decoder_tokens(hf_tokenizer).items(): setattr(cfg, k, v)
     return model

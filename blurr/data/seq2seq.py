@@ -90,34 +90,28 @@ class HF_Seq2SeqBeforeBatchTransform(HF_BeforeBatchTransform):
             ids = ids[:, 1:]   # the decoder reads it already (seq2seq targets are padded on the right)
         return F.pad(ids, (0, -ids.shape[1] % (self.pad_to_multiple_of or 1)), value=self.ignore_index)
 
-    def setups(self, dl):
-        "Lend the tokenizer (core), then report once the training sources and targets that are cut, and targets read as nothing"
-        super().setups(dl)
-        tls = getattr(getattr(dl, 'dataset', None), 'tls', [])
-        if len(tls) < 2 or not len(tls[0]): return
-        sources, targets = [tls[0][i] for i in range_of(tls[0])], [tls[1][i] for i in range_of(tls[1])]
-        if self.truncating:
-            n_src = [len(o) for o in self.tokenizer_call([self.task_prefix + x for x in sources], truncation=False, verbose=False)['input_ids']]
-            self.report_cut(tls[0], n_src, 'max_length', 'source')
+    def measure(self, samples:list, where:str='the inputs', row_name:Callable=lambda i: f"item {i}") -> list[int]:
+        "Sort keys: source tokens, task prefix included (the core reports cut sources); cut and empty targets are reported too"
+        res = self.lengths([self.task_prefix + s[0] for s in samples], where)
+        if len(samples) and len(samples[0]) > 1: self.report_targets([s[1] for s in samples], where, row_name)
+        return res
+
+    def report_targets(self, targets:list[str], where:str='the inputs', row_name:Callable=lambda i: f"item {i}"):
+        "Warn once per split how many `targets` `max_target_length` cuts (naming the longest), and which the tokenizer reads as nothing"
         ids = self.target_ids(targets, truncation=False, max_length=None, verbose=False)['input_ids']
         n_tgt = [len(o) - (o[:1] == [self.decoder_start_token_id]) for o in ids]   # the start token that `labels` drops
-        if self.max_target_length: self.report_cut(tls[1], n_tgt, 'max_target_length', 'target')
+        cut = [i for i, n in enumerate(n_tgt) if self.max_target_length and n > self.max_target_length]
+        if cut:
+            i = max(cut, key=lambda j: n_tgt[j])
+            self.warn_once(f'max_target_length/{where}', f"{len(cut)} of {len(ids)} targets of {where} are longer than max_target_length="
+                           f"{self.max_target_length} tokens and are cut to it (the longest: {row_name(i)}, {n_tgt[i]} tokens). Pass a larger "
+                           "`max_target_length` to the batch transform if the model allows it. (Shown once.)")
         special = set(self.hf_tokenizer.all_special_ids)
         empty = [i for i, o in enumerate(ids) if all(t in special for t in o)]
         if empty:
-            warnings.warn(f"{len(empty)} of {len(ids)} training targets have no token but special ones: the tokenizer reads them as "
-                          f"nothing (e.g. {_row_name(tls[1], empty[0])}{_col_name(tls[1])}: {targets[empty[0]]!r}), so the model learns "
-                          "to end at once there. Fix or drop those rows. (Shown once.)")
-
-    def report_cut(self, tls, n_tokens:list[int], limit:str, what:str):
-        "Warn once (per `limit`) how many training items `limit` cuts, naming the longest; later batches then stay quiet about it"
-        cut = [i for i, n in enumerate(n_tokens) if n > getattr(self, limit)]
-        if not cut or limit in self._warned: return
-        self._warned.add(limit)
-        i = max(cut, key=lambda j: n_tokens[j])
-        warnings.warn(f"{len(cut)} of {len(n_tokens)} training {what}s are longer than {limit}={getattr(self, limit)} tokens and are cut to it "
-                      f"(the longest: {_row_name(tls, i)}{_col_name(tls)}, {n_tokens[i]} tokens); validation {what}s are cut the same way. "
-                      f"Pass a larger `{limit}` to the batch transform if the model allows it. (Shown once.)")
+            self.warn_once(f'empty targets/{where}', f"{len(empty)} of {len(ids)} targets of {where} have no token but special ones: the "
+                           f"tokenizer reads them as nothing (e.g. {row_name(empty[0])}: {targets[empty[0]]!r}), so the model learns to end "
+                           "at once there. Fix or drop those rows. (Shown once.)")
 
     def encodes(self, samples:list):
         enc = self.tokenize([s[0] for s in samples])
@@ -126,9 +120,28 @@ class HF_Seq2SeqBeforeBatchTransform(HF_BeforeBatchTransform):
         return [({k: v[i] for k, v in enc.items()}, enc['labels'][i]) + tuple(s[2:]) for i, s in enumerate(samples)]
 
     def decode_batch(self, b:list):
-        "Source ids, and the ids of each target (labels) or prediction (the most likely token at each step)"
-        ys = [y.argmax(-1) if y.is_floating_point() else y for y in b[1:]]
-        return [HF_BaseInput(b[0]['input_ids']), *[HF_TargetIds(y.masked_fill(y < 0, self.hf_tokenizer.pad_token_id)) for y in ys]]
+        "Source ids, and the ids of each target (labels, shown as given) or prediction (the most likely token at each step)"
+        res = [HF_BaseInput(b[0]['input_ids'])]
+        for y in b[1:]:
+            is_target = not y.is_floating_point()
+            ids = y if is_target else y.argmax(-1)
+            ids = HF_TargetIds(ids.masked_fill(ids < 0, self.hf_tokenizer.pad_token_id))
+            if is_target and RAW_SAMPLES in b[0]: ids.raw = b[0][RAW_SAMPLES]   # a target, not a prediction
+            res.append(ids)
+        return res
+
+    def input_cuts(self, o:str) -> list[int|None]:
+        "How many characters of the source `o` the model sees, behind the task prefix, when it is cut, else None"
+        cut = super().input_cuts(self.task_prefix + o)[0]
+        return [None if cut is None else max(cut - len(self.task_prefix), 0)]
+
+    def shown(self, o, part:int=0):
+        "A source (part 0) or target text (part 1) as given, marked where `max_length` or `max_target_length` cut it"
+        if part != 1 or not self.max_target_length or not getattr(self.hf_tokenizer, 'is_fast', False): return super().shown(o, part)
+        kept = self.target_ids([o], return_offsets_mapping=True)
+        whole = self.target_ids([o], return_offsets_mapping=True, truncation=False, max_length=None, verbose=False)
+        end = lambda enc: max((e for _, e in enc['offset_mapping'][0]), default=0)
+        return HF_ShownText(o, end(kept) if end(kept) < end(whole) else None)
 
     def strip_prefix(self, text:str) -> str: return text[len(self.task_prefix):] if self.task_prefix and text.startswith(self.task_prefix.strip()) else text
 

@@ -411,6 +411,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                                               'blurr/modeling/token_classification.py'),
                                                      'blurr.modeling.token_classification.batch_word_probs': ( 'modeling.token_classification.html#batch_word_probs',
                                                                                                                'blurr/modeling/token_classification.py'),
+                                                     'blurr.modeling.token_classification.ner_words': ( 'modeling.token_classification.html#ner_words',
+                                                                                                        'blurr/modeling/token_classification.py'),
                                                      'blurr.modeling.token_classification.seqeval_metrics': ( 'modeling.token_classification.html#seqeval_metrics',
                                                                                                               'blurr/modeling/token_classification.py'),
                                                      'blurr.modeling.token_classification.seqeval_tags': ( 'modeling.token_classification.html#seqeval_tags',

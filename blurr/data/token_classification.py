@@ -15,7 +15,8 @@ from .core import _row_name, _col_name
 
 # %% auto #0
 __all__ = ['HF_TokenCategorize', 'HF_CheckWordTags', 'HF_TokenCategoryBlock', 'align_labels', 'inside_ids', 'word_windows',
-           'word_token_positions', 'HF_TokenClassBeforeBatchTransform', 'HF_WordsInput', 'tagged_words', 'show_batch']
+           'word_token_positions', 'empty_words', 'HF_TokenClassBeforeBatchTransform', 'HF_WordsInput', 'tagged_words',
+           'show_batch']
 
 # %% ../../nbs/11_data.token_classification.ipynb #8f15fb66
 class HF_TokenCategorize(Transform):
@@ -104,6 +105,15 @@ def word_token_positions(word_ids:Tensor, sample_idx:Tensor) -> list[dict[int, t
             if w not in ex or context > ex[w][0]: ex[w] = (context, r, ts)
     return [{w: (r, ts) for w, (_, r, ts) in sorted(best.get(s, {}).items())} for s in range(max(best, default=-1) + 1)]
 
+# %% ../../nbs/11_data.token_classification.ipynb #53ba4eff
+def empty_words(word_lists:list[list[str]], enc) -> list[tuple[int, int]]:
+    "`(example, word)` of every word of `word_lists` without a sub-token in their encoding `enc` (overflow rows included)"
+    owner = enc.get('overflow_to_sample_mapping', range(len(word_lists)))
+    owner = owner.tolist() if isinstance(owner, Tensor) else owner
+    seen = [set() for _ in word_lists]
+    for j, i in enumerate(owner): seen[i].update(enc.word_ids(j))
+    return [(i, w) for i, ws in enumerate(word_lists) if len(seen[i] - {None}) < len(ws) for w in range(len(ws)) if w not in seen[i]]
+
 # %% ../../nbs/11_data.token_classification.ipynb #a6b8c8ba
 class HF_TokenClassBeforeBatchTransform(HF_BeforeBatchTransform):
     "Tokenizes word lists at batch time, in word-boundary windows when too long, and aligns word tags to sub-tokens"
@@ -116,6 +126,7 @@ class HF_TokenClassBeforeBatchTransform(HF_BeforeBatchTransform):
         stride:int|None=None, # Sub-tokens shared by consecutive windows of a long example (default: a quarter of a window)
         ignore_index:int=-100, # Label of sub-tokens the loss skips
         vocab:list|None=None, # The tags, needed by 'bio' (taken from the DataLoaders when `None`)
+        empty_word:str|None=None, # Given to the tokenizer for a word it makes no sub-token of (default: its unk token, else its pad token)
         **kwargs # Passed to `HF_BeforeBatchTransform` (`max_length`, `padding`, `pad_to_multiple_of`, ...)
     ):
         if label_strategy not in ('first', 'all', 'bio'): raise ValueError(f"label_strategy={label_strategy!r}: use 'first', 'all' or 'bio'.")
@@ -125,11 +136,44 @@ class HF_TokenClassBeforeBatchTransform(HF_BeforeBatchTransform):
         self.label_strategy, self.ignore_index, self.vocab = label_strategy, ignore_index, vocab
         self.budget = None if self.max_length is None else self.max_length - hf_tokenizer.num_special_tokens_to_add(pair=False)
         self.stride = stride if stride is not None else (self.budget or 0) // 4
-        self._warned_word = False
+        self.empty_word = self.standin(empty_word)
+        self._warned_word = self._warned_empty = False
+
+    def standin(self, empty_word:str|None=None) -> str|None:
+        "`empty_word`, checked, or the tokenizer's unk token (else pad token) when it encodes to exactly one sub-token"
+        n_ids = lambda w: len(self.hf_tokenizer([[w]], is_split_into_words=True, add_special_tokens=False)['input_ids'][0])
+        if empty_word is None: return first(t for t in (self.hf_tokenizer.unk_token, self.hf_tokenizer.pad_token) if t is not None and n_ids(t) == 1)
+        if n_ids(empty_word) == 0: raise ValueError(f"empty_word={empty_word!r} is no sub-token either: pass a word the tokenizer encodes, e.g. its unk token.")
+        return empty_word
 
     def setups(self, dl):
         super().setups(dl)
         if self.vocab is None: self.vocab = getattr(dl, 'vocab', None)
+
+    def with_standins(self, word_lists:list, enc) -> list:
+        "`word_lists` with `empty_word` for each word that has no sub-token in `enc` (the same object when there is none), reported once"
+        missing = empty_words(word_lists, enc)
+        if not missing: return word_lists
+        i, w = missing[0]
+        found = (f"{len(missing)} word(s) in {len({i for i, _ in missing})} of {len(word_lists)} examples are no sub-token to this tokenizer, "
+                 f"e.g. {word_lists[i][w]!r} (word {w} of {word_lists[i][:8]})")
+        if self.empty_word is None:
+            raise ValueError(f"{found}, and it has no unk or pad token to stand in for them. Pass `empty_word=` (a word the tokenizer "
+                             "encodes) to HF_TokenClassBeforeBatchTransform, or remove those words.")
+        if not self._warned_empty:
+            self._warned_empty = True
+            warnings.warn(f"{found}. The tokenizer is given {self.empty_word!r} in their place, so they are trained, scored and "
+                          "predicted like any word (the words themselves are unchanged). (Shown once.)")
+        filled = list(word_lists)
+        for i, w in missing: filled[i] = [*filled[i][:w], self.empty_word, *filled[i][w + 1:]]
+        return filled
+
+    def lengths(self, xs:list) -> list[int]:
+        "Token count of each example's first window (the sort key); words without sub-tokens are reported here, counted over all of `xs`"
+        enc = self.tokenizer_call(xs, return_overflowing_tokens=self.truncating)
+        self.with_standins(xs, enc)
+        owner = enc.get('overflow_to_sample_mapping', range(len(xs)))
+        return [len(ids) for j, ids in enumerate(enc['input_ids']) if j == 0 or owner[j] != owner[j - 1]]
 
     def windows(self, word_lists:list[list[str]]) -> list[tuple[int, int, int]]:
         "`(example, first word, end word)` of every window the examples need"
@@ -147,8 +191,10 @@ class HF_TokenClassBeforeBatchTransform(HF_BeforeBatchTransform):
         return spans
 
     def tokenize(self, word_lists:list, **kwargs):
-        "Tokenize and pad the examples, or every window of them when some are too long; adds `word_ids` and `sample_idx`"
+        "Tokenize and pad the examples (stand-ins for words without sub-tokens), or every window of them when some are too long; adds `word_ids` and `sample_idx`"
         enc = super().tokenize(word_lists, **kwargs)    # overflow rows tell whether any example is too long
+        filled = self.with_standins(word_lists, enc)
+        if filled is not word_lists: word_lists, enc = filled, super().tokenize(filled, **kwargs)   # only the batches that need it
         if len(enc['input_ids']) > len(word_lists):
             spans = self.windows(word_lists)
             enc = super().tokenize([word_lists[i][s:e] for i, s, e in spans], return_overflowing_tokens=False, **kwargs)

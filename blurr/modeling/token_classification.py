@@ -6,9 +6,7 @@
 from __future__ import annotations
 import re
 from fastai.text.all import *
-from fastai.data.core import show_results
-from seqeval.metrics import precision_score, recall_score, f1_score, accuracy_score, classification_report
-from seqeval.metrics.sequence_labeling import get_entities
+from fastai.data.core import show_results   # seqeval (which imports scikit-learn) is imported where it is used
 
 from ..utils import *
 from ..data.core import *
@@ -17,7 +15,7 @@ from .core import *
 
 # %% auto #0
 __all__ = ['word_probs', 'batch_positions', 'batch_word_probs', 'seqeval_tags', 'SeqEvalState', 'seqeval_metrics', 'show_results',
-           'word_char_spans']
+           'ner_words', 'word_char_spans']
 
 # %% ../../nbs/21_modeling.token_classification.ipynb #ca561532
 def word_probs(probs:Tensor, positions:list[int], aggregation:str='first') -> Tensor:
@@ -59,6 +57,7 @@ class SeqEvalState(SharedState):
 
     def compute(self) -> dict:
         if not self.targs: return {}
+        from seqeval.metrics import precision_score, recall_score, f1_score, accuracy_score, classification_report
         t, p, kw = [seqeval_tags(o) for o in self.targs], [seqeval_tags(o) for o in self.preds], self.seqeval_kwargs
         scores = {'precision': precision_score(t, p, zero_division=0, **kw), 'recall': recall_score(t, p, zero_division=0, **kw),
                   'f1': f1_score(t, p, zero_division=0, **kw), 'accuracy': accuracy_score(t, p)}
@@ -91,6 +90,24 @@ def show_results(x:HF_WordsInput, y, samples, outs, ctxs=None, max_n=6, trunc_at
     show_table(df)
     return df
 
+# %% ../../nbs/21_modeling.token_classification.ipynb #78af8917
+_NER_WORD = re.compile(r"""
+    (?:https?://|www\.)\S*[^\s.,;:!?'"()\[\]{}<>]   # a URL, without the punctuation after it
+  | \w[\w.+-]*@\w[\w-]*(?:\.\w[\w-]*)+             # an e-mail address
+  | [@#]\w+                                        # a @user or a #tag
+  | &(?:\w+|\#\d+);                                # an HTML entity: &amp;
+  | (?:[^\W\d_]\.){2,}                             # an abbreviation: U.S., e.g.
+  | \d+(?:[.,:/]\d+)+\w*                           # a number with separators: 3.5, 30,000, 10:30pm, 24/7
+  | (?i:['’](?:s|m|d|re|ve|ll))(?!\w)              # a clitic after its word: Macron 's, I 'm
+  | \w+(?:-\w+|['’](?![sS](?!\w))\w+)*             # a word with inner hyphens or apostrophes (not 's): well-known, don't
+  | (?<!\w)[:;=]-?[()\[\]DPpO3/\\|*](?!\w)         # an emoticon: :) ;-)
+  | ([^\w\s])\1*                                   # a punctuation mark, repeats together: ..., !!
+""", re.VERBOSE)
+
+def ner_words(text:str) -> list[str]:
+    "The words of `text` cut as NER datasets cut them: punctuation apart, abbreviations, numbers, handles and URLs whole"
+    return [m.group() for m in _NER_WORD.finditer(text)]
+
 # %% ../../nbs/21_modeling.token_classification.ipynb #100c8093
 def word_char_spans(text:str, words:list[str]) -> list[tuple[int, int]]:
     "Character `(start, end)` of each of `words` in `text`, found in order"
@@ -103,19 +120,16 @@ def word_char_spans(text:str, words:list[str]) -> list[tuple[int, int]]:
     return spans
 
 def _entities(tags, scores, text, spans, outside='O'):
-    ents = []
-    for typ, s, e in get_entities(seqeval_tags(tags, outside)):
-        sc = [v for v in scores[s:e + 1] if v is not None]
-        ents.append({'entity': typ, 'text': text[spans[s][0]:spans[e][1]], 'start': spans[s][0], 'end': spans[e][1],
-                     'score': sum(sc) / len(sc) if sc else None})
-    return ents
+    from seqeval.metrics.sequence_labeling import get_entities
+    return [{'entity': typ, 'text': text[spans[s][0]:spans[e][1]], 'start': spans[s][0], 'end': spans[e][1],
+             'score': sum(scores[s:e + 1]) / (e + 1 - s)} for typ, s, e in get_entities(seqeval_tags(tags, outside))]
 
 @patch
 def blurr_predict_tokens(self:Learner,
     items, # A text, or a list of texts and/or word lists
     bs:int|None=None, # Batch size (default: the DataLoaders')
     aggregation:str='first', # A word's prediction from its sub-tokens: 'first', 'average' or 'max'
-    word_splitter:Callable|None=None, # Cuts a text into words (default: whitespace)
+    word_splitter:Callable=ner_words, # Cuts a text into words (`str.split`: at whitespace only)
 ) -> dict|list[dict]:
     "Predict word labels, their scores and the entity spans of raw texts or word lists"
     single = isinstance(items, str)
@@ -123,15 +137,15 @@ def blurr_predict_tokens(self:Learner,
     vocab = [str(v) for v in self.dls.vocab]
     texts, word_lists = [], []
     for i, o in enumerate(items):
-        words = check_words((word_splitter or str.split)(o) if isinstance(o, str) else o, where=f"item {i}")
+        words = check_words(word_splitter(o) if isinstance(o, str) else o, where=f"item {i}")
         word_lists.append(words)
         texts.append(o if isinstance(o, str) else ' '.join(words))
     outside = 'O' if 'O' in vocab else vocab[0]
     def predictions(idxs, enc, x):
         res, probs = [], self.model(x)['logits'].float().softmax(-1)
         for i, wp in zip(idxs, batch_word_probs(batch_positions(enc), probs, aggregation)):
-            labels = [vocab[wp[w].argmax()] if w in wp else outside for w in range(len(word_lists[i]))]
-            scores = [wp[w].max().item() if w in wp else None for w in range(len(word_lists[i]))]
+            labels = [vocab[wp[w].argmax()] for w in range(len(word_lists[i]))]    # every word has a sub-token (a stand-in if need be)
+            scores = [wp[w].max().item() for w in range(len(word_lists[i]))]
             spans = word_char_spans(texts[i], word_lists[i])
             res.append({'words': word_lists[i], 'labels': labels, 'scores': scores,
                         'entities': _entities(labels, scores, texts[i], spans, outside)})

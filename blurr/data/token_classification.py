@@ -119,6 +119,7 @@ class HF_TokenClassBeforeBatchTransform(HF_BeforeBatchTransform):
     "Tokenizes word lists at batch time, in word-boundary windows when too long, and aligns word tags to sub-tokens"
     batch_order = 'grouped'   # token classification learned best from chunks served longest to shortest (see `HF_SortedDL`)
     predict_method = 'blurr_predict_tokens'
+    cuts_long_inputs = False   # a long example is read in word-boundary windows, never cut
     def __init__(self,
         hf_arch:str, # `config.model_type` of the model
         hf_tokenizer:PreTrainedTokenizerBase, # A fast tokenizer (it must give word ids)
@@ -168,7 +169,7 @@ class HF_TokenClassBeforeBatchTransform(HF_BeforeBatchTransform):
         for i, w in missing: filled[i] = [*filled[i][:w], self.empty_word, *filled[i][w + 1:]]
         return filled
 
-    def lengths(self, xs:list) -> list[int]:
+    def lengths(self, xs:list, where:str='the inputs') -> list[int]:
         "Token count of each example's first window (the sort key); words without sub-tokens are reported here, counted over all of `xs`"
         enc = self.tokenizer_call(xs, return_overflowing_tokens=self.truncating)
         self.with_standins(xs, enc)

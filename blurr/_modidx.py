@@ -80,6 +80,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'blurr.data.core._check_columns': ('data.core.html#_check_columns', 'blurr/data/core.py'),
                                  'blurr.data.core._col_name': ('data.core.html#_col_name', 'blurr/data/core.py'),
                                  'blurr.data.core._is_pair': ('data.core.html#_is_pair', 'blurr/data/core.py'),
+                                 'blurr.data.core._numpy_str_commas': ('data.core.html#_numpy_str_commas', 'blurr/data/core.py'),
                                  'blurr.data.core._python_literal': ('data.core.html#_python_literal', 'blurr/data/core.py'),
                                  'blurr.data.core._row_name': ('data.core.html#_row_name', 'blurr/data/core.py'),
                                  'blurr.data.core._shorten': ('data.core.html#_shorten', 'blurr/data/core.py'),

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/10_data.core.ipynb #febccb6e
 from __future__ import annotations
-import ast, json, math, os, warnings
+import ast, io, json, math, os, tokenize, warnings
 from contextlib import contextmanager
 from collections import Counter
 import pandas as pd
@@ -55,14 +55,20 @@ class _NumpyReprs(ast.NodeTransformer):
             and isinstance(getattr(np, f.attr, None), type) and issubclass(getattr(np, f.attr), np.generic))
         return self.visit(node.args[0]) if numpy_call and len(node.args) == 1 else node   # any other call: literal_eval refuses it
 
-def _python_literal(s:str): return ast.literal_eval(_NumpyReprs().visit(ast.parse(s, mode='eval')))
+def _numpy_str_commas(s:str) -> str:
+    "`s` with commas between adjacent string literals: numpy prints an array of strings as `['Die' 'Bahn']`, which Python reads as one string"
+    toks = [t for t in tokenize.generate_tokens(io.StringIO(s).readline) if t.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.ENDMARKER)]
+    if not any(a.type == b.type == tokenize.STRING for a, b in zip(toks, toks[1:])): return s
+    return ' '.join(t.string + (',' if t.type == b.type == tokenize.STRING else '') for t, b in zip(toks, toks[1:] + toks[-1:]))
+
+def _python_literal(s:str): return ast.literal_eval(_NumpyReprs().visit(ast.parse(_numpy_str_commas(s), mode='eval')))
 
 def held_value(o, kinds:tuple=(list, tuple)):
     "The value of `kinds` that the string `o` holds as JSON or a Python literal (numpy reprs too, as a CSV file keeps lists and dicts), else None"
     if not isinstance(o, str) or not o.strip()[:1] in ('[', '(', '{'): return None
     for parse in (json.loads, _python_literal):   # safe parsers only: never `eval`
         try: v = parse(o.strip())
-        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError): continue
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError, tokenize.TokenError): continue
         if isinstance(v, kinds): return v
     return None
 

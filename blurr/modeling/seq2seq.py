@@ -146,4 +146,7 @@ def encoder_decoder_from_pretrained(
     model = EncoderDecoderModel.from_encoder_decoder_pretrained(str(encoder_path), str(decoder_path or encoder_path))
     for cfg in (model.config, model.generation_config):
         for k, v in encoder_decoder_tokens(hf_tokenizer).items(): setattr(cfg, k, v)
+    # trained briefly, such a decoder knows the targets' style better than their link to the source: greedy decoding
+    # writes one generic sentence for every source. Favouring the source's tokens, and not repeating, makes it follow the input.
+    model.generation_config.encoder_repetition_penalty, model.generation_config.repetition_penalty = 1.5, 1.2
     return model

@@ -86,13 +86,14 @@ def main(
     learn = Learner(dls, HF_BaseModelWrapper(hf_model), opt_func=TorchAdamW,
                     loss_func=CrossEntropyLossFlat(), metrics=[accuracy], cbs=[HF_BaseModelCallback], splitter=hf_splitter)
     if bf16: learn.to_bf16()
-    with epoch_lines_off_a_terminal(learn): learn.fine_tune(epochs, base_lr=lr)
-    acc = learn.validate()[1]
-    print(f"\nValidation accuracy: {acc:.4f}\n\nResults on validation texts:")
-    learn.show_results(max_n=4, trunc_at=120)
-    print("\nPredictions:")
-    samples = df[df.is_valid][text_col].head(3).tolist()
-    for text, p in zip(samples, learn.blurr_predict(samples)): print(f"  {p['label']!r:>10} ({p['score']:.3f})  {text[:100]}")
+    with epoch_lines_off_a_terminal(learn):   # validation and predictions draw bars too
+        learn.fine_tune(epochs, base_lr=lr)
+        acc = learn.validate()[1]
+        print(f"\nValidation accuracy: {acc:.4f}\n\nResults on validation texts:")
+        learn.show_results(max_n=4, trunc_at=120)
+        print("\nPredictions:")
+        samples = df[df.is_valid][text_col].head(3).tolist()
+        for text, p in zip(samples, learn.blurr_predict(samples)): print(f"  {p['label']!r:>10} ({p['score']:.3f})  {text[:100]}")
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     learn.export(out.absolute()/'learner.pkl')
     learn.blurr_save_pretrained(out/'hf_model')

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from statistics import mean
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_seqcls import TAG
+from harness import TAG
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # task: (script, extra worker flags, the score to read from the worker's JSON, the score's name)

@@ -1,0 +1,262 @@
+"""What the benchmark scripts share: running each side in a fresh subprocess, seeds and their means, per-step timing
+probes, fastai's AdamW and one-cycle schedule for the Trainer side, memory and padding figures, and table printing.
+
+Each `bench_*.py` script imports from here (never from another script)."""
+from __future__ import annotations
+import json, math, os, resource, subprocess, sys, time
+from importlib.metadata import version
+
+TAG = 'BENCH_JSON '   # the prefix of the one result line a worker prints
+
+
+def peak_rss_mb() -> float:
+    "Peak resident set size of this process so far (ru_maxrss is in KiB on Linux)"
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cur_rss_mb() -> float:
+    "Current resident set size of this process"
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('VmRSS:'): return int(line.split()[1]) / 1024
+    except OSError: pass
+    return float('nan')
+
+
+def pad_stats(masks) -> tuple[int, int]:
+    "(zeros, positions) of a list of attention masks"
+    z = sum(int((m == 0).sum()) for m in masks)
+    return z, sum(m.numel() for m in masks)
+
+
+class StepProbe:
+    """Per-step timestamps and padding of the training batches actually used, from hooks on the Hugging Face model.
+
+    The same probe is attached to the model on both sides; each side calls `opt_begin`/`opt_end` around
+    `optimizer.step()` (fastai: before_step/after_step; Trainer: on_pre_optimizer_step/on_optimizer_step)."""
+    def __init__(self, model):
+        self.reset()
+        self.handles = [model.register_forward_pre_hook(self._pre, with_kwargs=True), model.register_forward_hook(self._post)]
+
+    def reset(self):
+        self.fwd = self.bwd = self.opt = 0.0
+        self.steps, self.pad_zeros, self.pad_total = 0, 0, 0
+        self.lrs, self.moms, self.t_ends, self.per_step = [], [], [], []  # per_step: (fwd, bwd, opt) ms
+        self.t_fwd0 = self.t_fwd1 = self.t_opt0 = None
+
+    def _pre(self, module, args, kwargs):
+        if not module.training: return
+        m = kwargs.get('attention_mask')
+        if m is not None: self.pad_zeros += int((m == 0).sum()); self.pad_total += m.numel()
+        self.t_fwd0 = time.perf_counter()
+
+    def _post(self, module, args, out):
+        if not module.training: return
+        self.t_fwd1 = time.perf_counter()
+        self.fwd += self.t_fwd1 - self.t_fwd0
+        self.per_step.append([round(1e3 * (self.t_fwd1 - self.t_fwd0), 1)])
+
+    def opt_begin(self, lr, mom):
+        self.t_opt0 = time.perf_counter()
+        self.bwd += self.t_opt0 - self.t_fwd1  # loss (fastai) + backward (+ Trainer's grad-norm)
+        self.per_step[-1].append(round(1e3 * (self.t_opt0 - self.t_fwd1), 1))
+        self.lrs.append(float(lr)); self.moms.append(float(mom))
+
+    def opt_end(self):
+        t = time.perf_counter()
+        self.opt += t - self.t_opt0
+        self.per_step[-1].append(round(1e3 * (t - self.t_opt0), 1))
+        self.steps += 1; self.t_ends.append(t)
+
+    def summary(self, train_s):
+        s = max(self.steps, 1)
+        d = sorted(y - x for x, y in zip(self.t_ends, self.t_ends[1:]))  # step-to-step wall times (first step left out)
+        med = (d[len(d) // 2] if len(d) % 2 else (d[len(d) // 2 - 1] + d[len(d) // 2]) / 2) if d else float('nan')
+        return dict(step_ms_median=1e3 * med, per_step_fwd_bwd_opt_ms=self.per_step,
+                    fwd_ms=1e3 * self.fwd / s, bwd_ms=1e3 * self.bwd / s, opt_ms=1e3 * self.opt / s,
+                    rest_ms=1e3 * (train_s - self.fwd - self.bwd - self.opt) / s)
+
+
+def fastai_timer(probe):
+    "A fastai callback timing each epoch's training phase (`train_s`) and validation (`valid_s`) apart, and the optimizer step"
+    from fastai.callback.core import Callback
+    class BenchCB(Callback):
+        order = -100
+        def before_fit(self): self.train_s, self.valid_s = [], []
+        def before_train(self): self.t0 = time.perf_counter()
+        def after_train(self): self.train_s.append(time.perf_counter() - self.t0)
+        def before_validate(self): self.t0 = time.perf_counter()
+        def after_validate(self): self.valid_s.append(time.perf_counter() - self.t0)
+        def before_step(self):
+            h = self.learn.opt.hypers[0]
+            probe.opt_begin(h['lr'], h['mom'])
+        def after_step(self): probe.opt_end()
+    return BenchCB()
+
+
+def trainer_timer(probe, opt):
+    "A Trainer callback timing each training epoch (on_epoch_begin..on_epoch_end; eval is off) and the optimizer step"
+    from transformers import TrainerCallback
+    class BenchCB(TrainerCallback):
+        def __init__(self): self.train_s = []
+        def on_epoch_begin(self, args, state, control, **kw): self.t0 = time.perf_counter()
+        def on_epoch_end(self, args, state, control, **kw): self.train_s.append(time.perf_counter() - self.t0)
+        def on_pre_optimizer_step(self, args, state, control, **kw):
+            probe.opt_begin(opt.param_groups[0]['lr'], opt.param_groups[0]['betas'][0])
+        def on_optimizer_step(self, args, state, control, **kw): probe.opt_end()
+    return BenchCB()
+
+
+def decay_split(model):
+    "fastai's split (`norm_bias_params`, Learner(wd_bn_bias=False)): no weight decay on LayerNorm params and biases"
+    import torch.nn as nn
+    norm_types = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d,
+                  nn.LayerNorm)
+    no_wd = set()
+    for m in model.modules():
+        if isinstance(m, norm_types): no_wd.update(id(p) for p in m.parameters())
+        elif getattr(m, 'bias', None) is not None and isinstance(m.bias, nn.Parameter): no_wd.add(id(m.bias))
+    ps = list(model.parameters())
+    return [p for p in ps if id(p) not in no_wd], [p for p in ps if id(p) in no_wd]
+
+
+def fastai_adamw(model, lr:float, fused:bool=True):
+    "torch AdamW with fastai's defaults (betas 0.9/0.99, eps 1e-5, wd 0.01 except on norms and biases), as blurr's `TorchAdamW`"
+    import torch
+    decay, no_decay = decay_split(model)
+    return torch.optim.AdamW([{'params': decay, 'weight_decay': 0.01}, {'params': no_decay, 'weight_decay': 0.0}],
+                             lr=lr, betas=(0.9, 0.99), eps=1e-5, weight_decay=0.01, fused=fused)
+
+
+def fastai_cos(start, end, pos): return start + (1 + math.cos(math.pi * (1 - pos))) * (end - start) / 2
+
+
+def fastai_one_cycle(pos, start, middle, end, pct=0.25):
+    "fastai's `combined_cos(pct, start, middle, end)` at `pos` in [0, 1)"
+    return fastai_cos(start, middle, pos / pct) if pos < pct else fastai_cos(middle, end, (pos - pct) / (1 - pct))
+
+
+def FastaiOneCycle(opt, lr_max, total_steps, div=25., div_final=1e5, pct_start=0.25, moms=(0.95, 0.85, 0.95)):
+    "A torch scheduler giving optimizer step i the lr and beta1 that `fit_one_cycle` gives it (at pos = i/total_steps)"
+    import torch
+    class _Sched(torch.optim.lr_scheduler.LRScheduler):
+        def get_lr(self):
+            pos = min(self.last_epoch, total_steps - 1) / total_steps
+            return [fastai_one_cycle(pos, lr_max / div, lr_max, lr_max / div_final, pct_start)] * len(self.optimizer.param_groups)
+        def step(self, *args, **kwargs):
+            super().step(*args, **kwargs)
+            pos = min(self.last_epoch, total_steps - 1) / total_steps
+            for g in self.optimizer.param_groups: g['betas'] = (fastai_one_cycle(pos, *moms, pct_start), g['betas'][1])
+    return _Sched(opt)
+
+
+def worker_main(a, run_blurr, run_hf):
+    "In a worker process: run one side and print its result as one tagged JSON line"
+    import torch
+    if getattr(a, 'threads', None): torch.set_num_threads(a.threads)
+    res = (run_blurr if a.worker == 'blurr' else run_hf)(a)
+    res.pop('per_step_fwd_bwd_opt_ms', None)
+    sys.stdout.flush()
+    print(TAG + json.dumps(res), flush=True)
+
+
+def print_stack(name:str, threads:int|None=None):
+    "The benchmark's first line: library versions, threads and cores"
+    import torch
+    print(f'# {name}: torch {torch.__version__}, transformers {version("transformers")}, fastai {version("fastai")}, '
+          f'threads {threads or torch.get_num_threads()}, cpus {os.cpu_count()}')
+
+
+def print_schedule_check(b:dict, h:dict):
+    "How far apart the two sides' per-step learning rates and beta1 were"
+    if not b.get('lrs') or len(b['lrs']) != len(h.get('lrs', [])): return
+    dl, dm = (max(abs(x - y) for x, y in zip(b[k], h[k])) for k in ('lrs', 'moms'))
+    print(f"# schedule (each step's lr and beta1): max |lr diff| {dl:.3g} ({100 * dl / max(b['lrs']):.2f}% of the peak), "
+          f"max |beta1 diff| {dm:.3g}")
+
+
+def run_worker(script:str, side:str, args:list[str]) -> dict | None:
+    "Run one side of a benchmark (`script --worker side *args`) in a fresh subprocess; its result dict, or None if it failed"
+    cmd = [sys.executable, os.path.abspath(script), '--worker', side, *map(str, args)]
+    print(f'[{side}] running: {" ".join(cmd[2:])}', file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = [l for l in proc.stdout.splitlines() if l.startswith(TAG)]
+    if proc.returncode != 0 or not lines:
+        print(f'[{side}] FAILED (exit {proc.returncode}); last output:\n{(proc.stdout + proc.stderr)[-4000:]}', file=sys.stderr)
+        return None
+    print(f'[{side}] done in {time.perf_counter() - t0:.0f}s', file=sys.stderr, flush=True)
+    return json.loads(lines[-1][len(TAG):])
+
+
+def add_blurr_dl_args(p):
+    "The options for blurr's DataLoader (unset: blurr's defaults)"
+    p.add_argument('--blurr-workers', type=int, default=None, help="blurr DataLoader worker processes (default: blurr's)")
+    p.add_argument('--blurr-order', choices=['shuffled', 'grouped', 'random'], default=None,
+                   help="order of blurr's training batches (`HF_SortedDL(batch_order=...)`; default: the task's own)")
+
+
+def add_seeds_arg(p):
+    p.add_argument('--seeds', type=int, nargs='+', default=None,
+                   help='run the comparison once per seed (instead of --seed) and end with the means over the seeds')
+
+
+def run_seeds(a, sides:list, run_side, report) -> list[tuple[int, dict]]:
+    """Each side once per seed of `a.seeds` (or for `a.seed`), each run reported by `report(res)`: [(seed, res)].
+    The sides take turns going first from one seed to the next, so a machine that drifts over a run favours neither."""
+    runs = []
+    for i, seed in enumerate(a.seeds or [a.seed]):
+        a.seed = seed
+        if a.seeds: print(f'\n## seed {seed}', flush=True)
+        res = {s: run_side(s, a) for s in (sides if i % 2 == 0 else sides[::-1])}
+        res = {s: res[s] for s in sides}
+        report(res)
+        runs.append((seed, res))
+    return runs
+
+
+def seed_means(runs:list, scores:dict, speed) -> dict:
+    "Over the seeds that ran on both sides: the runs, each side's mean of each score (`name: key`), blurr - HF in points, the speed ratios and their mean"
+    runs = [(seed, res) for seed, res in runs if res.get('blurr') is not None and res.get('hf') is not None]
+    if not runs: return dict(runs=runs)
+    means = {name: tuple(sum(res[side][key] for _, res in runs) / len(runs) for side in ('blurr', 'hf')) for name, key in scores.items()}
+    ratios = [speed(res['blurr']) / speed(res['hf']) for _, res in runs]
+    return dict(runs=runs, means=means, diffs={name: 100 * (b - h) for name, (b, h) in means.items()}, ratios=ratios,
+                mean_ratio=sum(ratios) / len(ratios))
+
+
+def print_seeds_summary(runs:list, scores:dict, speed, min_ratio:float=1.0):
+    "With several seeds: each side's mean of each score (`name: key`, fractions shown in points), the speed ratios, and the goal on the means"
+    m = seed_means(runs, scores, speed)
+    if len(m['runs']) < 2: return
+    print(f'\n## means over seeds {", ".join(str(seed) for seed, _ in m["runs"])}')
+    for name, key in scores.items():
+        (b, h), per_seed = m['means'][name], ', '.join(f"{100 * (res['blurr'][key] - res['hf'][key]):+.2f}" for _, res in m['runs'])
+        print(f'{name}: blurr {b:.4f}, HF {h:.4f}, blurr - HF {m["diffs"][name]:+.2f} points (per seed: {per_seed})')
+    print(f"blurr/HF speed: {', '.join(f'{r:.3f}' for r in m['ratios'])}; mean {m['mean_ratio']:.3f}")
+    print(f"# goal on the means (every score within 1 point or above the Trainer's, blurr at least {min_ratio:g}x as fast): "
+          f"{'met' if all(d >= -1 for d in m['diffs'].values()) and m['mean_ratio'] >= min_ratio else 'not met'}; "
+          f"within 1 point either way: {'yes' if all(abs(d) <= 1 for d in m['diffs'].values()) else 'no'}")
+
+
+def blurr_dl_kwargs(a) -> dict:
+    "`dataloaders` keyword arguments for blurr's side from the options that are set"
+    return {k: v for k, v in (('num_workers', a.blurr_workers), ('batch_order', a.blurr_order)) if v is not None}
+
+
+def flags(a, *names) -> list[str]:
+    "Command-line flags repeating the options `names` of the parsed `a` that are set"
+    res = []
+    for n in names:
+        v = getattr(a, n)
+        if v is not None and v is not False: res += [f"--{n.replace('_', '-')}", repr(v) if isinstance(v, float) else str(v)]
+    return res
+
+
+def print_rows(cols, rows):
+    cells = [[name for name, _, _ in cols]] + [[format(f(r), fmt) for _, fmt, f in cols] for r in rows]
+    w = [max(len(c[i]) for c in cells) for i in range(len(cols))]
+    for i, c in enumerate(cells):
+        print('  '.join(s.rjust(w[j]) if j else s.ljust(w[j]) for j, s in enumerate(c)))
+        if i == 0: print('  '.join('-' * x for x in w))

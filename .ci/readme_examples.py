@@ -59,10 +59,8 @@ def check_seq2seq(ns):
     sources = list(acl.text[acl.is_valid])
     gen = learn.blurr_summarize(sources, **learn.metrics[0].state.generate_kwargs)          # as the metrics generate them
     n_empty, n_distinct = sum(not g for g in gen), len(set(gen))
-    beams = learn.blurr_summarize(sources[:4], num_beams=4)
-    return [at_least('ROUGE-L', final(learn, 'rougeL'), 0.20), (n_empty == 0, f"{n_empty} of {len(gen)} summaries empty"),
-            (n_distinct >= len(gen) // 2, f"{n_distinct} distinct summaries of {len(gen)}"),
-            (all(beams) and len(set(beams)) > 1, f"beam search: {len(set(beams))} distinct of {len(beams)}, {sum(not b for b in beams)} empty")]
+    return [at_least('ROUGE-L', final(learn, 'rougeL'), 0.22), (n_empty == 0, f"{n_empty} of {len(gen)} summaries empty"),
+            (n_distinct >= len(gen) * 0.9, f"{n_distinct} distinct summaries of {len(gen)}")]
 
 CHECKS = {'How to use': check_seqcls, 'Named-entity recognition': check_ner, 'Extractive question answering': check_qa,
           'Summarization and translation': check_seq2seq}
@@ -85,7 +83,7 @@ if __name__ == '__main__':
         except Exception: traceback.print_exc(); checks = [(False, 'raised (above)')]
         ok = all(c for c, _ in checks)
         results.append(ok)
-        print(f"{'passed' if ok else 'FAILED'}: {heading} in {time.time() - start:.0f} s: " + '; '.join(
+        print(f"\n{'passed' if ok else 'FAILED'}: {heading} in {time.time() - start:.0f} s: " + '; '.join(
               ('' if c else 'FAILED ') + d for c, d in checks), flush=True)
     print(f"{sum(results)} passed, {len(results) - sum(results)} failed")
     sys.exit(0 if all(results) else 1)

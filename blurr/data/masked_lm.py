@@ -102,7 +102,7 @@ class WholeWordMasking(TokenMasking):
         if word_ids is None: raise ValueError("WholeWordMasking needs the tokens' word numbers (`word_ids`).")
         return rand().gather(1, word_starts(word_ids))
 
-# %% ../../nbs/15_data.masked_lm.ipynb #8046fe83
+# %% ../../nbs/15_data.masked_lm.ipynb #51e3cb3f
 def word_numbers(enc, rows:list[int]) -> Tensor:
     "For the rows `rows` of a fast tokenizer's batch encoding `enc`: each token's word number in its row (both texts of a pair counted on), -1 for special tokens and padding"
     res = torch.full(enc['input_ids'][rows].shape, -1)
@@ -171,7 +171,7 @@ class HF_MLMBeforeBatchTransform(HF_BeforeBatchTransform):
         x, labels = self.mask(self.tokenize([s[0] for s in samples]), fixed=fixed_masks)
         return [({k: v[i] for k, v in x.items()}, labels[i]) + tuple(s[1:]) for i, s in enumerate(samples)]
 
-# %% ../../nbs/15_data.masked_lm.ipynb #4ff9a59e
+# %% ../../nbs/15_data.masked_lm.ipynb #308d84d9
 @patch
 def measure(self:HF_MLMBeforeBatchTransform, samples:list, where:str='the inputs', row_name:Callable=lambda i: f"item {i}") -> list[int]:
     "Sort keys (cut documents are reported by the core); the documents with no token to mask are counted and reported once per split"
@@ -187,7 +187,7 @@ def measure(self:HF_MLMBeforeBatchTransform, samples:list, where:str='the inputs
                        "nothing. Fix or drop those rows. (Shown once.)")
     return res
 
-# %% ../../nbs/15_data.masked_lm.ipynb #b2b19d57
+# %% ../../nbs/15_data.masked_lm.ipynb #6249b972
 class HF_MaskedTokens(TensorBase):
     "Per document, rows (input id, target or predicted id where scored else -100, start char, end char) of its tokens, typed for display"
 
@@ -253,7 +253,7 @@ def decode_batch(self:HF_MLMBeforeBatchTransform, b:list):
         res.append(HF_MaskedTokens(torch.stack([ids, vals, offsets[..., 0], offsets[..., 1]], 1)))
     return res
 
-# %% ../../nbs/15_data.masked_lm.ipynb #d115c944
+# %% ../../nbs/15_data.masked_lm.ipynb #cf313535
 def masked_text(text, spans:HF_MaskedSpans, trunc_at:int|None=None) -> str:
     "A document as shown: `text` with the scored spans marked, shortened to `trunc_at` characters"
     s = spans.render(text)

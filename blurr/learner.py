@@ -38,8 +38,8 @@ class BlurrTask:
     tfm_cls:type # Its batch transform class: DataLoaders built with it (or a subclass) are this task's
     auto_task:HF_TASKS_AUTO # The head its model has
     metrics:Callable # `metrics(dls)`: the default metrics (new objects on each call)
-    target_block:Callable|None=None # `target_block(target)`: the targets' `TransformBlock`, from `describe_target`'s dict
-    example:Callable|None=None # `example(target)`: one sample `(input, target)`, to build DataLoaders without data
+    target_block:Callable|None=None # `target_block(target)`: the targets' `TransformBlock`, from `describe_target`'s dict (None: the inputs are all)
+    example:Callable|None=None # `example(target)`: one sample `(input, target)` (or `(input,)`), to build DataLoaders without data
     matches:Callable|None=None # `matches(tfm)`: whether a batch transform is this task's, among tasks sharing `tfm_cls`
     check:Callable|None=None # `check(dls, hf_model)`: raise an error that says what to do when the model cannot do the task
     use_model_loss:bool=False # Train on the model's own loss by default

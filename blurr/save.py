@@ -138,8 +138,8 @@ def blurr_load(
     _, _, hf_tokenizer, hf_model = BLURR_MODEL_HELPER.get_hf_objects(path, task=task.auto_task)
     tfm = build_batch_tfm(d, hf_tokenizer, cls)
     target = desc['target']
-    dblock = DataBlock(blocks=(HF_TextBlock(before_batch_tfm=tfm), task.target_block(target)), getters=[ItemGetter(0), ItemGetter(1)],
-                       n_inp=1, splitter=lambda items: ([0], [0]))
+    blocks = (HF_TextBlock(before_batch_tfm=tfm),) + ((task.target_block(target),) if task.target_block is not None else ())
+    dblock = DataBlock(blocks=blocks, getters=[ItemGetter(i) for i in range(len(blocks))], n_inp=1, splitter=lambda items: ([0], [0]))
     dls = dblock.dataloaders([task.example(target)], bs=bs or desc.get('bs', 16))
     _set_state(tfm, d['state'])   # what setup on the example sample changed
     learn = blurr_learner(dls, hf_model, task=task.name, **kwargs)

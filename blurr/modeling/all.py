@@ -13,6 +13,8 @@ from .question_answering import *
 from .seq2seq import *
 from .language_modeling import *
 from .masked_lm import *
+from ..learner import *
+from ..save import *
 
 # %% ../../nbs/29_modeling.all.ipynb #148c5868
 __all__ = [name for name in dir() if not name.startswith('_')]

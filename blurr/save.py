@@ -17,11 +17,12 @@ from .modeling.core import *
 from .learner import *
 
 # %% auto #0
-__all__ = ['BLURR_JSON', 'BLURR_FORMAT', 'json_value', 'init_args', 'describe_batch_tfm', 'read_blurr_json', 'build_batch_tfm',
-           'blurr_load']
+__all__ = ['BLURR_JSON', 'BLURR_FORMAT', 'OBJECT_KEY', 'json_value', 'python_value', 'init_args', 'describe_batch_tfm',
+           'read_blurr_json', 'build_batch_tfm', 'blurr_load']
 
 # %% ../nbs/31_save.ipynb #873dd79d
 BLURR_JSON, BLURR_FORMAT = 'blurr.json', 1
+OBJECT_KEY = 'rebuilt_from_args'   # the key of an object written down as its class and arguments
 _MISSING = object()
 
 def json_value(v, what:str='a value'):
@@ -30,7 +31,27 @@ def json_value(v, what:str='a value'):
     if isinstance(v, dict): return {str(k): json_value(o, what) for k, o in v.items()}
     if isinstance(v, np.generic): return v.item()
     if v is None or isinstance(v, (bool, int, float, str)): return v
-    raise TypeError(f"{what} is a {type(v).__name__}, which JSON cannot hold.")
+    if getattr(type(v), 'rebuilt_from_args', False):   # e.g. a masking strategy: its class and its `__init__` arguments
+        cls = type(v)
+        return {OBJECT_KEY: f"{cls.__module__}:{cls.__qualname__}", 'kwargs': {n: json_value(getattr(v, n), f"{what}.{n}") for n in _arg_names(cls)}}
+    raise TypeError(f"{what} is a {type(v).__name__}, which JSON cannot hold. (A class of yours can be saved as its class and "
+                    "`__init__` arguments: set `rebuilt_from_args = True` on it and store each argument under its name.)")
+
+def _arg_names(cls:type) -> list[str]:
+    ps = inspect.signature(cls.__init__).parameters.values()
+    return [p.name for p in ps if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != 'self']
+
+def python_value(v, what:str='a value'):
+    "The value `json_value` wrote down: objects of classes with `rebuilt_from_args`, looked up in modules already imported (nothing is imported or unpickled)"
+    if isinstance(v, list): return [python_value(o, what) for o in v]
+    if not isinstance(v, dict): return v
+    if OBJECT_KEY not in v: return {k: python_value(o, what) for k, o in v.items()}
+    module, _, name = v[OBJECT_KEY].partition(':')
+    cls = getattr(sys.modules.get(module), name, None)
+    if not getattr(cls, 'rebuilt_from_args', False):
+        raise ValueError(f"{what} is a {v[OBJECT_KEY]}, which is not a class that blurr rebuilds (one with `rebuilt_from_args`) in a module "
+                         f"imported now: import {module} first.")
+    return cls(**python_value(v['kwargs'], what))
 
 def init_args(cls:type) -> tuple[list[str], list[str]]:
     "The arguments a batch transform class takes itself, and those it can pass on to its parents' `__init__` through `**kwargs`"
@@ -111,14 +132,14 @@ def _tfm_class(d:dict, task:BlurrTask) -> type:
 def _set_state(tfm, state:dict):
     for k, v in state.items():
         if not hasattr(tfm, k): raise ValueError(f"blurr.json sets {type(tfm).__name__}.{k}, which this blurr's {type(tfm).__name__} does not have.")
-        setattr(tfm, k, v)
+        setattr(tfm, k, python_value(v, f"{type(tfm).__name__}.{k}"))
 
 def build_batch_tfm(d:dict, hf_tokenizer, cls:type) -> HF_BeforeBatchTransform:
     "The batch transform `describe_batch_tfm` described, with `hf_tokenizer`"
     own, passed = init_args(cls)
     unknown = sorted(set(d['kwargs']) - set(own) - set(passed))
     if unknown: raise ValueError(f"blurr.json gives {cls.__name__} the arguments {unknown}, which it does not take (it takes {own + passed}).")
-    tfm = cls(d['hf_arch'], hf_tokenizer, **d['kwargs'])
+    tfm = cls(d['hf_arch'], hf_tokenizer, **{k: python_value(v, f'{cls.__name__}.{k}') for k, v in d['kwargs'].items()})
     _set_state(tfm, d['state'])
     return tfm
 

@@ -39,6 +39,7 @@ class MaskRandom:
 class TokenMasking:
     "BERT's masking: each maskable token is a target with probability `p`; a target's input becomes the mask token, a random token or stays itself"
     needs_word_ids = False   # whether `scores`/`select` read word numbers (the batch transform computes them only then)
+    rebuilt_from_args = True   # `blurr_save` writes a strategy down as its class and `__init__` arguments
     def __init__(self,
         p:float=0.15, # Probability that a maskable token (or word, for `WholeWordMasking`) is a target
         mask_frac:float=0.8, # Share of the targets whose input is the mask token

@@ -12,6 +12,7 @@ from .core import *
 from .token_classification import *
 from .question_answering import *
 from .seq2seq import *
+from .language_modeling import *
 
 # %% ../../nbs/19_data.all.ipynb #c95dc42f
 __all__ = [name for name in dir() if not name.startswith('_')]

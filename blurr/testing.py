@@ -69,7 +69,8 @@ class TinyArch:
 # %% ../nbs/01_testing.ipynb #558d434d
 _BERT_SPECIALS = ('[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]')
 _ROBERTA_SPECIALS = ('<s>', '<pad>', '</s>', '<unk>', '<mask>')
-_LLAMA_SPECIALS = ('<unk>', '<s>', '</s>') + tuple(f'<0x{i:02X}>' for i in range(256))
+_BYTE_TOKENS = tuple(f'<0x{i:02X}>' for i in range(256))   # byte fallback for characters the vocabulary lacks
+_LLAMA_SPECIALS = ('<unk>', '<s>', '</s>') + _BYTE_TOKENS
 
 TINY_ARCHS = {
     'bert': TinyArch('bert', 'BertTokenizer', 'wordpiece', _BERT_SPECIALS),
@@ -89,6 +90,12 @@ TINY_ARCHS = {
     'xlm-roberta': TinyArch('xlm-roberta', 'XLMRobertaTokenizer', 'unigram', _ROBERTA_SPECIALS),
     'llama': TinyArch('llama', 'LlamaTokenizer', 'metaspace_bpe', _LLAMA_SPECIALS, lm_task='CausalLM',
         config=dict(num_key_value_heads=1), tokenizer_kwargs=dict(add_bos_token=True)),
+    'mistral': TinyArch('mistral', 'LlamaTokenizer', 'metaspace_bpe', _LLAMA_SPECIALS, lm_task='CausalLM',
+        config=dict(num_key_value_heads=1), tokenizer_kwargs=dict(add_bos_token=True)),
+    'phi3': TinyArch('phi3', 'LlamaTokenizer', 'metaspace_bpe', _LLAMA_SPECIALS + ('<|endoftext|>',), lm_task='CausalLM',
+        config=dict(num_key_value_heads=1), tokenizer_kwargs=dict(eos_token='<|endoftext|>', pad_token='<|endoftext|>')),
+    'gemma': TinyArch('gemma', 'GemmaTokenizer', 'metaspace_bpe', ('<pad>', '<eos>', '<bos>', '<unk>', '<mask>') + _BYTE_TOKENS,
+        lm_task='CausalLM', config=dict(num_key_value_heads=1, head_dim=16), tokenizer_kwargs=dict(add_bos_token=True)),
 }
 
 # %% ../nbs/01_testing.ipynb #c0c3796d

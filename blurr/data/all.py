@@ -12,6 +12,7 @@ from .core import *
 from .token_classification import *
 from .question_answering import *
 from .seq2seq import *
+from .language_modeling import *
 from .masked_lm import *
 
 # %% ../../nbs/19_data.all.ipynb #c95dc42f

@@ -8,7 +8,9 @@ from fastai.text.all import *
 
 from ..utils import *
 from ..data.core import *
+from ..data.language_modeling import *
 from .core import *
+from .seq2seq import generate_texts   # `Learner.blurr_generate`: one for seq2seq and decoder-only models
 
 # %% auto #0
 __all__ = ['LMState', 'lm_metrics']

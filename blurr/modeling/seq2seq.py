@@ -22,29 +22,34 @@ __all__ = ['generation_kwargs', 'generate_texts', 'rouge_scores', 'translation_s
 def generation_kwargs(hf_model, tfm:HF_Seq2SeqBeforeBatchTransform, **kwargs) -> dict:
     "Keyword arguments for `hf_model.generate`: ours where its generation config is silent, then `kwargs`"
     from transformers import GenerationConfig   # here, not at import: it pulls in the generation code
-    res = {}
-    if hf_model.generation_config.max_length == GenerationConfig().max_length and tfm.max_target_length:
-        res['max_new_tokens'] = tfm.max_target_length     # the config only has the library default: use the trained length
-    if tfm.tgt_lang and getattr(hf_model.generation_config, 'forced_bos_token_id', None) is None:
+    res, gen = {}, hf_model.generation_config
+    new_tokens = getattr(tfm, 'max_target_length', None) or getattr(tfm, 'max_new_tokens', None)   # seq2seq: the trained length
+    if gen.max_length == GenerationConfig().max_length and gen.max_new_tokens is None and new_tokens:
+        res['max_new_tokens'] = new_tokens     # the config only has the library default
+    if gen.pad_token_id is None and tfm.hf_tokenizer.pad_token_id is not None: res['pad_token_id'] = tfm.hf_tokenizer.pad_token_id
+    if getattr(tfm, 'tgt_lang', None) and getattr(gen, 'forced_bos_token_id', None) is None:
         res['forced_bos_token_id'] = tfm.hf_tokenizer.convert_tokens_to_ids(tfm.tgt_lang)
     if 'max_length' in kwargs: res.pop('max_new_tokens', None)
     return {**res, **kwargs}
 
 def generate_texts(hf_model, tfm:HF_Seq2SeqBeforeBatchTransform, x:dict, **kwargs) -> list[str]:
-    "Generated texts for a batch of tokenized sources `x`"
+    "Generated texts for a batch of tokenized sources `x` (or prompts, for a decoder-only model: its continuations, without the prompt)"
     out = hf_model.generate(input_ids=x['input_ids'], attention_mask=x['attention_mask'], **generation_kwargs(hf_model, tfm, **kwargs))
+    if not hf_model.config.is_encoder_decoder: out = out[:, x['input_ids'].shape[1]:]   # a decoder's output starts with its prompt
     return [t.strip() for t in tfm.hf_tokenizer.batch_decode(out, skip_special_tokens=True)]
 
 @patch
 def blurr_generate(self:Learner,
-    texts:str|list[str], # A source text or a list of them
+    texts:str|list[str], # A source text or prompt, or a list of them (a causal LM's chat prompts: lists of messages)
     bs:int|None=None, # Batch size (default: the DataLoaders')
     **kwargs # Passed to `generate` (e.g. `num_beams=4`, `max_new_tokens=60`, `do_sample=True`)
 ) -> str|list[str]:
-    "Generate a text for each source text"
-    single = not isinstance(texts, (list, tuple, L, pd.Series, np.ndarray))
-    texts = [check_text(t, where=f"item {i}") for i, t in enumerate([texts] if single else texts)]
+    "Generate a text for each source text (or prompt, for a decoder-only model, whose batch transform reads its prompts: `generation_inputs`)"
     tfm = blurr_batch_tfm(self.dls)
+    if hasattr(tfm, 'generation_inputs'): texts, single = tfm.generation_inputs(texts)
+    else:
+        single = not isinstance(texts, (list, tuple, L, pd.Series, np.ndarray))
+        texts = [check_text(t, where=f"item {i}") for i, t in enumerate([texts] if single else texts)]
     res = self.blurr_map_batches(texts, lambda idxs, enc, x: generate_texts(self.model.hf_model, tfm, x, **kwargs), bs)
     return res[0] if single else res
 

@@ -22,13 +22,18 @@ from .modeling.core import *
 from .modeling.token_classification import *
 from .modeling.question_answering import *
 from .modeling.seq2seq import *
+from .data.language_modeling import *
+from .data.masked_lm import *
+from .modeling.language_modeling import *
+from .modeling.masked_lm import *
 
 # %% auto #0
 __all__ = ['BLURR_TASKS', 'VALID_COL', 'BlurrTask', 'register_task', 'blurr_task', 'target_loss', 'is_multi_label',
            'label_counts', 'classification_metrics', 'check_num_labels', 'describe_target', 'check_model_takes',
            'is_translation', 'blurr_learner', 'read_data', 'check_columns', 'blurr_dataframe', 'check_model_source',
            'model_config', 'label_config', 'hf_objects_for', 'label_lists', 'classification_learner', 'ner_learner',
-           'qa_learner', 'seq2seq_objects', 'summarization_learner', 'translation_learner']
+           'qa_learner', 'seq2seq_objects', 'summarization_learner', 'translation_learner', 'check_lm_head',
+           'causal_lm_learner', 'instruction_learner', 'masked_lm_learner']
 
 # %% ../nbs/30_learner.ipynb #b8ef7e49
 @dataclass
@@ -43,6 +48,7 @@ class BlurrTask:
     matches:Callable|None=None # `matches(tfm)`: whether a batch transform is this task's, among tasks sharing `tfm_cls`
     check:Callable|None=None # `check(dls, hf_model)`: raise an error that says what to do when the model cannot do the task
     use_model_loss:bool=False # Train on the model's own loss by default
+    loss_func:Callable|None=None # `loss_func()`: the loss when the targets name none (language models, whose targets are the inputs)
 
 BLURR_TASKS = {}   # name -> BlurrTask, in the order they were registered
 
@@ -158,6 +164,7 @@ def blurr_learner(
         cbs = L(HF_BaseModelCallback(use_model_loss=ifnone(use_model_loss, spec.use_model_loss))) + cbs
     kwargs = {'opt_func': TorchAdamW, 'splitter': hf_splitter, **kwargs}
     if kwargs.get('metrics') is None: kwargs['metrics'] = spec.metrics(dls)
+    if kwargs.get('loss_func') is None and spec.loss_func is not None and target_loss(dls) is None: kwargs['loss_func'] = spec.loss_func()
     learn = Learner(dls, model, cbs=cbs, **kwargs)
     learn.blurr_task = spec.name   # what `blurr_save` writes down
     return learn
@@ -252,9 +259,10 @@ def hf_objects_for(name_or_path, task:HF_TASKS_AUTO, config_kwargs:dict|None=Non
     return BLURR_MODEL_HELPER.get_hf_objects(name_or_path, task=task, config=config, config_kwargs=config_kwargs, model_kwargs=model_kwargs, **kwargs)
 
 # %% ../nbs/30_learner.ipynb #29b3b572
-def _dls(df:pd.DataFrame, tfm:HF_BeforeBatchTransform, target_block, get_x, get_y, bs:int) -> DataLoaders:
-    return DataBlock(blocks=(HF_TextBlock(before_batch_tfm=tfm), target_block), get_x=get_x, get_y=get_y,
-                     splitter=ColSplitter(VALID_COL)).dataloaders(df, bs=bs)
+def _dls(df:pd.DataFrame, tfm:HF_BeforeBatchTransform, target_block, get_x, get_y, bs:int, x_block=HF_TextBlock) -> DataLoaders:
+    "The DataLoaders of a one-liner: `x_block` with `tfm`, then `target_block` (None when the inputs are the targets: language models)"
+    blocks = (x_block(before_batch_tfm=tfm),) + (() if target_block is None else (target_block,))
+    return DataBlock(blocks=blocks, get_x=get_x, get_y=get_y, n_inp=1, splitter=ColSplitter(VALID_COL)).dataloaders(df, bs=bs)
 
 def _no_missing(df:pd.DataFrame, col:str, arg:str):
     "Fail, naming the first row, when the target column `col` has an empty cell"
@@ -431,3 +439,78 @@ def translation_learner(
     tfm_kwargs = dict(max_length=max_length, max_target_length=max_target_length, task_prefix=task_prefix, src_lang=src_lang,
                       tgt_lang=tgt_lang, **(tfm_kwargs or {}))
     return _seq2seq_learner('translation', data, model, source_col, target_col, valid, seed, bs, tfm_kwargs, kwargs)
+
+# %% ../nbs/30_learner.ipynb #72995909
+def check_lm_head(dls, hf_model):
+    "A task check: fail unless the model has a language-model head (an output embedding), as `AutoModelForCausalLM`/`MaskedLM` give it"
+    if hf_model.get_output_embeddings() is not None: return
+    raise ValueError(f"A {type(hf_model).__name__} has no language-model head: load the model with "
+                     f"`get_hf_objects(name, task=HF_TASKS_AUTO.{blurr_task(dls).auto_task.name})`.")
+
+_lm = dict(metrics=lambda dls: lm_metrics(), check=check_lm_head, loss_func=CrossEntropyLossFlat, example=lambda t: ('blurr blurr',))
+register_task(BlurrTask('causal_lm', HF_CausalLMBeforeBatchTransform, HF_TASKS_AUTO.CausalLM, **_lm))
+register_task(BlurrTask('instruction', HF_InstructionBeforeBatchTransform, HF_TASKS_AUTO.CausalLM, **{**_lm, 'example': lambda t: (('blurr?', 'blurr'),)}))
+register_task(BlurrTask('masked_lm', HF_MLMBeforeBatchTransform, HF_TASKS_AUTO.MaskedLM, **_lm))
+
+def _lm_learner(task, df, model, tfm_cls, get_x, bs, tfm_kwargs, kwargs, x_block=HF_TextBlock) -> Learner:
+    hf_arch, _, tok, hf_model = hf_objects_for(model, BLURR_TASKS[task].auto_task)
+    dls = _dls(df, tfm_cls(hf_arch, tok, **tfm_kwargs), None, get_x, None, bs, x_block)
+    return blurr_learner(dls, hf_model, task=task, **kwargs)
+
+@delegates(blurr_learner)
+def causal_lm_learner(
+    data, # A DataFrame, a CSV/JSON/JSONL file or a `datasets.Dataset`
+    model:str|Path, # A hub name or a folder of a decoder-only model and its tokenizer
+    text_col:str='text', # One document per row
+    packing:bool=False, # Pack short documents together into full rows (attention stays within each document)
+    valid=None, # Validation rows: a boolean column, a fraction, or a second source (default: `is_valid`, else 0.2)
+    seed:int=42, # Seed of a fraction split
+    bs:int=8, # Documents per batch (a long one makes several rows)
+    max_length:int|None=None, # Tokens per row; longer documents are cut into consecutive blocks (default: the tokenizer's)
+    tfm_kwargs:dict|None=None, # More arguments for `HF_CausalLMBeforeBatchTransform` (`add_eos`, `max_new_tokens`, ...)
+    **kwargs # Passed to `blurr_learner` and on to `Learner`
+) -> Learner:
+    "A causal language model fine-tuned on your documents (next-token prediction, no token lost)"
+    df = blurr_dataframe(data, {'text_col': text_col}, valid, seed)
+    return _lm_learner('causal_lm', df, model, HF_CausalLMBeforeBatchTransform, ColReader(text_col), bs,
+                       dict(max_length=max_length, packing=packing, **(tfm_kwargs or {})), kwargs)
+
+@delegates(blurr_learner)
+def instruction_learner(
+    data, # A DataFrame, a CSV/JSON/JSONL file or a `datasets.Dataset`
+    model:str|Path, # A hub name or a folder of a decoder-only model and its tokenizer
+    prompt_col:str='prompt', # The prompt of each row
+    response_col:str='response', # The response to learn
+    messages_col:str|None=None, # Instead of prompt and response: a conversation per row (role/content messages), rendered by the chat template
+    train_on_prompt:bool=False, # Learn the prompt tokens too
+    valid=None, # Validation rows: a boolean column, a fraction, or a second source (default: `is_valid`, else 0.2)
+    seed:int=42, # Seed of a fraction split
+    bs:int=8, # Batch size
+    max_length:int|None=None, # Longest row in tokens (a longer prompt loses its start first; reported)
+    tfm_kwargs:dict|None=None, # More arguments for `HF_InstructionBeforeBatchTransform`
+    **kwargs # Passed to `blurr_learner` and on to `Learner`
+) -> Learner:
+    "A decoder-only model instruction-tuned on prompts and responses (or conversations): only the responses are learned"
+    cols = {'messages_col': messages_col} if messages_col else {'prompt_col': prompt_col, 'response_col': response_col}
+    df = blurr_dataframe(data, cols, valid, seed)
+    get_x = ColReader(messages_col) if messages_col else ColReader([prompt_col, response_col])
+    return _lm_learner('instruction', df, model, HF_InstructionBeforeBatchTransform, get_x, bs,
+                       dict(max_length=max_length, train_on_prompt=train_on_prompt, **(tfm_kwargs or {})), kwargs, HF_InstructionBlock)
+
+@delegates(blurr_learner)
+def masked_lm_learner(
+    data, # A DataFrame, a CSV/JSON/JSONL file or a `datasets.Dataset`
+    model:str|Path, # A hub name or a folder of a masked language model (BERT, RoBERTa, ...) and its tokenizer
+    text_col:str='text', # One document per row
+    masking:TokenMasking|None=None, # The masking strategy (default: BERT's 15% with 80/10/10; `WholeWordMasking()` for words)
+    valid=None, # Validation rows: a boolean column, a fraction, or a second source (default: `is_valid`, else 0.2)
+    seed:int=42, # Seed of a fraction split
+    bs:int=16, # Batch size
+    max_length:int|None=None, # Longest document in tokens (longer ones are truncated, reported once)
+    tfm_kwargs:dict|None=None, # More arguments for `HF_MLMBeforeBatchTransform` (`seed` of the validation masks, ...)
+    **kwargs # Passed to `blurr_learner` and on to `Learner`
+) -> Learner:
+    "A masked language model fine-tuned on your documents (the ULMFiT path's first step; `blurr_save_encoder` then a classifier)"
+    df = blurr_dataframe(data, {'text_col': text_col}, valid, seed)
+    return _lm_learner('masked_lm', df, model, HF_MLMBeforeBatchTransform, ColReader(text_col), bs,
+                       dict(masking=masking, max_length=max_length, **(tfm_kwargs or {})), kwargs)

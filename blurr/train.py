@@ -64,7 +64,15 @@ def _summarization(data, model, text_col='text', label_col='summary', max_target
 def _translation(data, model, text_col='source', label_col='target', max_target_length=None, task_prefix='', src_lang=None, tgt_lang=None, **kwargs):
     return translation_learner(data, model, text_col, label_col, src_lang, tgt_lang, task_prefix, max_target_length=max_target_length, **kwargs)
 
-TRAIN_TASKS = {'classification': _classification, 'ner': _ner, 'qa': _qa, 'summarization': _summarization, 'translation': _translation}
+def _lm(data, model, text_col='text', **kwargs):
+    if Path(model) == default_model_path():
+        raise ValueError("--task lm fine-tunes a decoder-only model (GPT-2, Llama, ...): pass --model, a hub name or folder of one. "
+                         "The embedded all-MiniLM-L6-v2 is an encoder: fine-tune it with --task masked_lm.")
+    return causal_lm_learner(data, model, text_col, **kwargs)
+def _masked_lm(data, model, text_col='text', **kwargs): return masked_lm_learner(data, model, text_col, **kwargs)
+
+TRAIN_TASKS = {'classification': _classification, 'ner': _ner, 'qa': _qa, 'summarization': _summarization, 'translation': _translation,
+               'lm': _lm, 'masked_lm': _masked_lm}
 
 def _valid_arg(valid:str|None):
     "A `--valid` value: a fraction when it reads as a number, else a column or file name"
@@ -78,12 +86,18 @@ def predict_inputs(learn:Learner, inputs:list) -> list:
     if method == 'blurr_predict_answers': return learn.blurr_predict_answers([q for q, _ in inputs], [c for _, c in inputs])
     return getattr(learn, method)(inputs)
 
+def _middle_word_masked(text:str, mask:str) -> str:
+    "`text` with its middle word replaced by `mask`"
+    words = text.split(' ')
+    return ' '.join(words[:len(words) // 2] + [mask] + words[len(words) // 2 + 1:])
+
 def _shown(p) -> str:
     "A prediction on one line"
     if isinstance(p, str): return p
     if 'entities' in p: return '; '.join(f"{e['text']} ({e['entity']})" for e in p['entities']) or '(no entity)'
     if 'answer' in p: return f"{p['answer'] or '(no answer)'!r} ({p['score']:.3f})"
     if 'label' in p: return f"{p['label']!r}" + (f" ({p['score']:.3f})" if isinstance(p.get('score'), float) else '')
+    if isinstance(p, list) and p and 'token_str' in p[0]: return ', '.join(f"{c['token_str']!r} ({c['score']:.2f})" for c in p)
     return json.dumps(p, default=str)
 
 # %% ../nbs/90_train.ipynb #c0ae353b
@@ -115,6 +129,8 @@ def train_task(task:str, data, valid=None, model=None, epochs:int=1, bs:int=32, 
         learn.show_results(max_n=3, trunc_at=120, learner=learn)
         reader, rows = learn.dls.valid_ds.tls[0].tfms.fs[0], learn.dls.valid_ds.items.head(3)
         inputs = [reader(r) for _, r in rows.iterrows()]
+        mask = getattr(blurr_batch_tfm(learn.dls).hf_tokenizer, 'mask_token', None) if blurr_batch_tfm(learn.dls).predict_method == 'blurr_fill_mask' else None
+        if mask: inputs = [_middle_word_masked(x, mask) for x in inputs]   # a masked LM fills in what a text hides
         print("\nPredictions:")
         for x, p in zip(inputs, predict_inputs(learn, inputs)): print(f"  {_shown(p)[:80]:<40}  <- {str(tuple(x) if isinstance(x, L) else x)[:80]}")
     path = learn.blurr_save(out)
@@ -139,7 +155,7 @@ def predict_command(args:list, context:str|None=None, pair:str|None=None) -> lis
 @call_parse
 def main(
     *command:str, # `predict FOLDER TEXT [TEXT...]`: predict with a folder that `--task` training (or `learn.blurr_save`) saved
-    task:str=None, # Train for one task on your file: classification, ner, qa, summarization or translation (default: the main job)
+    task:str=None, # Train for one task on your file: classification, ner, qa, summarization, translation, lm (causal) or masked_lm (default: the main job)
     csv:str=None, # Your data: a CSV file, or with --task also JSON or JSONL (default: the embedded Rotten Tomatoes snippets)
     text_col:str=None, # Column of the input: the text ('text'); ner: the words ('words'); translation: the source ('source')
     label_col:str=None, # Column of the target: 'label'; ner: the tags ('tags'); qa: 'answers'; summarization: 'summary'; translation: 'target'

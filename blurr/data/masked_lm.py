@@ -135,12 +135,12 @@ class HF_MLMBeforeBatchTransform(HF_BeforeBatchTransform):
                              "`hf_model.resize_token_embeddings(len(hf_tokenizer))`.")
         super().__init__(hf_arch, hf_tokenizer, **kwargs)
         self.masking, self.seed, self.ignore_index = ifnone(masking, TokenMasking()), seed, ignore_index
-        self.special_ids = tensor(sorted(set(hf_tokenizer.all_special_ids)))
-        self.random_ids = tensor([i for i in range(len(hf_tokenizer)) if i not in set(hf_tokenizer.all_special_ids)])
+        self._special_ids = tensor(sorted(set(hf_tokenizer.all_special_ids)))
+        self._random_ids = tensor([i for i in range(len(hf_tokenizer)) if i not in set(hf_tokenizer.all_special_ids)])
 
     def maskable(self, input_ids:Tensor, special_tokens_mask:Tensor, attention_mask:Tensor) -> Tensor:
         "Tokens that may be targets: attended, neither added by the tokenizer nor a special token written in the text"
-        return attention_mask.bool() & ~special_tokens_mask.bool() & ~torch.isin(input_ids, self.special_ids)
+        return attention_mask.bool() & ~special_tokens_mask.bool() & ~torch.isin(input_ids, self._special_ids)
 
     def tokenize(self, xs:list, **kwargs) -> dict:
         "The documents tokenized and padded, each cut to its first `max_length` tokens: unmasked inputs, with `maskable` and (when the masking needs them) `word_ids`"
@@ -160,7 +160,7 @@ class HF_MLMBeforeBatchTransform(HF_BeforeBatchTransform):
         x = dict(x)
         maskable, word_ids = x.pop('maskable'), x.pop('word_ids', None)
         rand = MaskRandom(x['attention_mask'], self.row_seeds(x['input_ids'], x['attention_mask']) if fixed else None)
-        inputs, targets = self.masking(x['input_ids'], maskable, word_ids, rand, self.hf_tokenizer.mask_token_id, self.random_ids)
+        inputs, targets = self.masking(x['input_ids'], maskable, word_ids, rand, self.hf_tokenizer.mask_token_id, self._random_ids)
         labels = x['input_ids'].masked_fill(~targets, self.ignore_index)
         return {**x, 'input_ids': inputs, 'mlm_labels': labels}, labels
 
@@ -179,7 +179,7 @@ def measure(self:HF_MLMBeforeBatchTransform, samples:list, where:str='the inputs
     xs = [s[0] for s in samples]
     res = self.lengths(xs, where)
     enc = self.tokenizer_call(xs, return_special_tokens_mask=True)
-    special = set(self.special_ids.tolist())
+    special = set(self._special_ids.tolist())
     empty = [i for i, (ids, sp) in enumerate(zip(enc['input_ids'], enc['special_tokens_mask']))
              if not any(not s and t not in special for t, s in zip(ids, sp))]
     if empty:

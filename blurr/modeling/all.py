@@ -12,6 +12,7 @@ from .token_classification import *
 from .question_answering import *
 from .seq2seq import *
 from .language_modeling import *
+from .lora import *
 
 # %% ../../nbs/29_modeling.all.ipynb #148c5868
 __all__ = [name for name in dir() if not name.startswith('_')]

@@ -13,6 +13,7 @@ from .question_answering import *
 from .seq2seq import *
 from .language_modeling import *
 from .masked_lm import *
+from .lora import *
 from ..learner import *
 from ..save import *
 

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/20_modeling.core.ipynb #4080dce8
 from __future__ import annotations
-import contextlib, logging, warnings
+import contextlib, functools, logging, warnings
 import numpy as np
 from pathlib import Path
 import fastai.learner
@@ -17,16 +17,21 @@ from ..data.core import *
 
 # %% auto #0
 __all__ = ['HF_BaseModelWrapper', 'embedding_rows', 'check_tokenizer_fits', 'mixed_precision_autocast', 'HF_BaseModelCallback',
-           'hf_splitter', 'SharedState', 'SharedStateMetric', 'TorchAdamW', 'show_results', 'plot_top_losses']
+           'hf_splitter', 'SharedState', 'SharedStateMetric', 'TorchAdamW', 'show_results', 'merged_hf_model',
+           'plot_top_losses']
 
 # %% ../../nbs/20_modeling.core.ipynb #7b256e36
+def _base_hf_model(hf_model):
+    "The transformers model inside a peft model (its adapters live in that model's layers), else `hf_model` itself"
+    return hf_model.get_base_model() if hasattr(hf_model, 'get_base_model') else hf_model
+
 class HF_BaseModelWrapper(Module):
     "Calls a Hugging Face model with the entries of a blurr batch that its `forward` accepts"
     def __init__(self,
         hf_model:PreTrainedModel, # Any transformers model
         **hf_model_kwargs # Passed to every forward call (e.g. `output_hidden_states=True`)
     ):
-        self.hf_model, self.hf_model_fwd_args = hf_model, model_input_names(hf_model)
+        self.hf_model, self.hf_model_fwd_args = hf_model, model_input_names(_base_hf_model(hf_model))
         no_cache = {'use_cache': False} if 'use_cache' in self.hf_model_fwd_args else {}   # `generate` keeps its own
         self.hf_model_kwargs = {**no_cache, **hf_model_kwargs}
 
@@ -131,12 +136,27 @@ def _layer_stacks(base:nn.Module) -> list[nn.ModuleList]:
     sizes = [sum(p.numel() for p in l.parameters()) for l in lists]
     return [l for l, s in zip(lists, sizes) if s > 0 and s >= max(sizes) / 2]
 
+def _peft_trained(hf_model) -> set[int]|None:
+    "ids of the parameters of `hf_model`'s peft adapters (each peft layer names its own), or None for a model without adapters"
+    if not hasattr(hf_model, 'peft_config'): return None
+    from peft.tuners.tuners_utils import BaseTunerLayer   # LoRA and peft's other adapter layers
+    from peft.utils import AuxiliaryTrainingWrapper       # the trained copies of whole layers (`modules_to_save`)
+    res = set()
+    for mod in hf_model.modules():
+        if not isinstance(mod, (BaseTunerLayer, AuxiliaryTrainingWrapper)): continue
+        for name in mod.adapter_layer_names:
+            part = functools.reduce(lambda o, n: getattr(o, n, None), name.split('.'), mod)
+            if isinstance(part, nn.Module): res |= {id(p) for p in part.parameters()}
+    return res
+
 def hf_splitter(
     m:nn.Module, # An `HF_BaseModelWrapper` or a Hugging Face model
     n_layer_groups:int=2, # Groups to cut each layer stack into
 ) -> list[list[nn.Parameter]]:
     "Parameter groups (embeddings, layer groups of each stack, head) of any transformers model, found from its structure"
     hf_model = getattr(m, 'hf_model', m)
+    trained = _peft_trained(hf_model)
+    hf_model = _base_hf_model(hf_model)
     base = getattr(hf_model, 'base_model', hf_model)
     stacks = _layer_stacks(base)
     stack_ids = {id(p) for s in stacks for p in s.parameters()}
@@ -151,7 +171,10 @@ def hf_splitter(
     layer_groups = [[p for i in chunk for p in s[int(i)].parameters()]
                     for s in stacks for chunk in np.array_split(np.arange(len(s)), min(n_layer_groups, len(s)))]
     head = [p for p in hf_model.parameters() if id(p) not in emb_ids and id(p) not in stack_ids]
-    return [g for g in [emb, *layer_groups, head] if len(g)]
+    groups = [emb, *layer_groups, head]
+    if trained is not None:   # `unfreeze` sets `requires_grad` on all of a group: a peft model's frozen weights stay out
+        groups = [[p for p in g if id(p) in trained or p.requires_grad] for g in groups]
+    return [g for g in groups if len(g)]
 
 # %% ../../nbs/20_modeling.core.ipynb #aefbfb34
 class SharedState:
@@ -264,9 +287,14 @@ def blurr_map_batches(self:Learner,
     return res
 
 # %% ../../nbs/20_modeling.core.ipynb #f4b64415
+def merged_hf_model(hf_model:nn.Module) -> nn.Module:
+    "A plain transformers model: `hf_model` itself, or for a peft model a copy with its adapters merged into the weights"
+    if not hasattr(hf_model, 'merge_and_unload'): return hf_model
+    return deepcopy(hf_model).merge_and_unload()   # a copy: the peft model keeps its adapters and can train on
+
 @patch
 def blurr_save_pretrained(self:Learner, path:str|Path):
-    "Save the model (labels in its config) and tokenizer with `save_pretrained` to the folder `path`"
+    "Save the model (labels in its config, adapters merged) and tokenizer with `save_pretrained` to the folder `path`"
     path = Path(path)
     hf_model = self.model.hf_model
     vocab = getattr(self.dls, 'vocab', None)
@@ -275,7 +303,7 @@ def blurr_save_pretrained(self:Learner, path:str|Path):
         hf_model.config.label2id = {str(v): i for i, v in enumerate(vocab)}
     if isinstance(getattr(self, 'loss_func', None), BCEWithLogitsLossFlat): hf_model.config.problem_type = 'multi_label_classification'
     elif vocab is None and getattr(hf_model.config, 'num_labels', None) == 1: hf_model.config.problem_type = 'regression'
-    hf_model.save_pretrained(path)
+    merged_hf_model(hf_model).save_pretrained(path)
     blurr_batch_tfm(self.dls).hf_tokenizer.save_pretrained(path)
     return path
 

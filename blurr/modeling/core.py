@@ -315,6 +315,9 @@ def _nested_reorder(t, idxs):
     if isinstance(t, dict): return {k: _nested_reorder(v, idxs) for k, v in t.items()}
     if isinstance(t, HF_RawSamples): return t.reordered(idxs)
     if is_listy(t) and not isinstance(t, L): return type(t)(_nested_reorder(o, idxs) for o in t)
+    if isinstance(t, Tensor) and t.ndim and len(t) != len(idxs):   # t[idxs] would drop or misplace rows without a word
+        raise ValueError(f"get_preds(reorder=True) puts the predictions back in the order of the {len(idxs)} items, but these DataLoaders made "
+                         f"{len(t)} rows of them (a language model's long documents are cut into blocks): call `get_preds(reorder=False)`.")
     return _fastai_nested_reorder(t, idxs)
 _nested_reorder.__wrapped__ = _fastai_nested_reorder
 fastai.learner.nested_reorder = _nested_reorder   # what `Learner.get_preds` calls

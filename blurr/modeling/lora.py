@@ -33,16 +33,13 @@ def lora_target_modules(
 def lora_head_modules(
     hf_model:nn.Module, # A transformers model
 ) -> list[str]:
-    "Names of the task head's layers, which train in full: those with weights outside the base model, the output embeddings left out"
-    base = {id(p) for p in hf_model.base_model.parameters()}
+    "Names of the layers of `hf_splitter`'s head group (pooler, final norms, task head), which train in full; the output embeddings stay out"
+    stack = {id(p) for s in _layer_stacks(hf_model.base_model) for p in s.parameters()}
+    head = {id(p) for p in hf_splitter(hf_model)[-1]} - stack      # nothing when the last group is a stack (a bare model)
     vocab = {id(p) for e in (hf_model.get_input_embeddings(), hf_model.get_output_embeddings()) if e is not None for p in e.parameters()}
-    res = []
-    for name, mod in hf_model.named_modules():
-        own = list(mod.parameters(recurse=False))
-        if not own or any(id(p) in base for p in own): continue
-        if any(id(p) in vocab for p in mod.parameters()): continue   # holds the projection onto the vocabulary: stays frozen
-        res.append(name)
-    return res
+    return [name for name, mod in hf_model.named_modules()
+            if any(id(p) in head for p in mod.parameters(recurse=False))
+            and not any(id(p) in vocab for p in mod.parameters())]   # a layer holding the projection onto the vocabulary stays frozen
 
 # %% ../../nbs/27_modeling.lora.ipynb #9a1a3f53
 def lora_model(

@@ -5,6 +5,8 @@ at a time, in the order a reader pastes them into a notebook; every top-level ex
 notebook shows it. After each section a check compares what it did with what the README says, against floors with
 some margin (training is seeded where the README seeds it, but other changes can move the figures a little).
 Prints one line per section (passed/failed, seconds) and ends with "N passed, N failed"; exits non-zero on a failure.
+A cell marked `#| readme_examples: skip` is not run: the one-liners of the NER, QA and summarization sections, which
+train what the step-by-step form after them trains (their notebooks test them on tiny models), so CI stays in budget.
 Run: python .ci/readme_examples.py [--only SUBSTRING,SUBSTRING] (the sections whose heading has one)
 """
 import ast, json, re, sys, time, traceback
@@ -20,7 +22,7 @@ def sections():
         if cell['cell_type'] == 'markdown':
             m = re.search(r'^#{2,3} (.+)$', src, re.M)
             if m: heading = m.group(1).strip()
-        elif cell['cell_type'] == 'code' and not re.search(r'^#\s*\|\s*hide', src, re.M):
+        elif cell['cell_type'] == 'code' and not re.search(r'^#\s*\|\s*(hide|readme_examples:\s*skip)', src, re.M):
             code = '\n'.join(l for l in src.splitlines() if not re.match(r'^#\s*\|', l))
             if res and res[-1][0] == heading: res[-1] = (heading, res[-1][1] + '\n' + code)
             else: res.append((heading, code))

@@ -162,6 +162,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                                'blurr/data/language_modeling.py'),
                                               'blurr.data.language_modeling._decode_lm_targets': ( 'data.language_modeling.html#_decode_lm_targets',
                                                                                                    'blurr/data/language_modeling.py'),
+                                              'blurr.data.language_modeling._padded': ( 'data.language_modeling.html#_padded',
+                                                                                        'blurr/data/language_modeling.py'),
                                               'blurr.data.language_modeling.causal_rows': ( 'data.language_modeling.html#causal_rows',
                                                                                             'blurr/data/language_modeling.py'),
                                               'blurr.data.language_modeling.check_messages': ( 'data.language_modeling.html#check_messages',

@@ -74,11 +74,14 @@ class HF_LMTargetIds(TensorBase):
 def _decode_lm_targets(self, o:HF_LMTargetIds): return TitledStr(decode_ids(self.hf_tokenizer, o))
 HF_TextItemTfm.decodes.dispatch(_decode_lm_targets)   # the core item transform decodes this task's targets too
 
+def _padded(rows:list[list[int]], value:int, n:int|None=None, left:bool=False) -> Tensor:
+    "`rows` of ids as one tensor, each filled with `value` up to `n` (default: the longest row) on the right, or on the `left`"
+    n = n or max(len(r) for r in rows)
+    return tensor([[value] * (n - len(r)) + r if left else r + [value] * (n - len(r)) for r in rows])
+
 def left_padded(rows:list[list[int]], pad_id:int) -> dict:
     "`input_ids` and `attention_mask` of `rows` padded on the left, as batched generation needs"
-    n = max(len(r) for r in rows)
-    return {'input_ids': tensor([[pad_id] * (n - len(r)) + r for r in rows]),
-            'attention_mask': tensor([[0] * (n - len(r)) + [1] * len(r) for r in rows])}
+    return {'input_ids': _padded(rows, pad_id, left=True), 'attention_mask': _padded([[1] * len(r) for r in rows], 0, left=True)}
 
 # %% ../../nbs/14_data.language_modeling.ipynb #85779ab3
 class HF_CausalLMBeforeBatchTransform(HF_BeforeBatchTransform):
@@ -114,11 +117,11 @@ class HF_CausalLMBeforeBatchTransform(HF_BeforeBatchTransform):
         "The rows as tensors padded on the right, and their targets; packed rows get position ids (restarting per document) instead of an attention mask"
         n = max(len(r['ids']) for r in rows)
         n += -n % (self.pad_to_multiple_of or 1)
-        def pad(key, value): return tensor([r[key] + [value] * (n - len(r[key])) for r in rows])
+        def pad(key, value): return _padded([r[key] for r in rows], value, n)
         x = {'input_ids': pad('ids', self.hf_tokenizer.pad_token_id)}
         if self.packing:   # padding is one more "document" at the end: causal attention never reads it
             x['position_ids'] = tensor([r['positions'] + list(range(n - len(r['ids']))) for r in rows])
-        else: x['attention_mask'] = tensor([[1] * len(r['ids']) + [0] * (n - len(r['ids'])) for r in rows])
+        else: x['attention_mask'] = _padded([[1] * len(r['ids']) for r in rows], 0, n)
         return x, pad('labels', self.ignore_index)
 
     def encodes(self, samples:list):

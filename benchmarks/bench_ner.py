@@ -15,7 +15,7 @@ import argparse, json, os, sys, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import (TAG, add_blurr_dl_args, add_seeds_arg, run_seeds, print_seeds_summary, blurr_dl_kwargs, run_worker, flags, worker_main, print_stack, StepProbe, peak_rss_mb, pad_stats, fastai_adamw, FastaiOneCycle, print_rows, fastai_timer,
+from harness import (add_model_arg, model_path, model_per_seed, model_name, TAG, add_blurr_dl_args, add_seeds_arg, run_seeds, print_seeds_summary, blurr_dl_kwargs, run_worker, flags, worker_main, print_stack, StepProbe, peak_rss_mb, pad_stats, fastai_adamw, FastaiOneCycle, print_rows, fastai_timer,
                           trainer_timer)
 
 
@@ -40,17 +40,16 @@ def run_blurr(a) -> dict:
     from blurr.modeling.all import (BLURR_MODEL_HELPER, HF_TASKS_AUTO, HF_TextBlock, HF_TokenCategoryBlock,
                                     HF_TokenClassBeforeBatchTransform, HF_BaseModelWrapper, HF_BaseModelCallback,
                                     hf_splitter, TorchAdamW, seqeval_metrics)
-    from blurr.embedded import default_model_path
     df, vocab = load(a)
     set_seed(a.seed)
-    hf_arch, _, tok, _ = BLURR_MODEL_HELPER.get_hf_objects(default_model_path(), task=None)
+    hf_arch, _, tok, _ = BLURR_MODEL_HELPER.get_hf_objects(model_path(a), task=None)
     tfm = HF_TokenClassBeforeBatchTransform(hf_arch, tok, max_length=a.max_length)
     dls = DataBlock(blocks=(HF_TextBlock(before_batch_tfm=tfm), HF_TokenCategoryBlock(vocab=vocab)), get_x=ColReader('words'),
                     get_y=ColReader('tags'), splitter=ColSplitter()).dataloaders(
         df, bs=a.bs, **blurr_dl_kwargs(a))
     assert list(dls.vocab) == vocab, (list(dls.vocab), vocab)
     torch.manual_seed(a.seed)
-    model = BLURR_MODEL_HELPER.get_hf_objects(default_model_path(), task=HF_TASKS_AUTO.TokenClassification,
+    model = BLURR_MODEL_HELPER.get_hf_objects(model_path(a), task=HF_TASKS_AUTO.TokenClassification,
                                               config_kwargs={'num_labels': len(vocab)})[3]
     head0 = head_checksum(model)
     learn = Learner(dls, HF_BaseModelWrapper(model), opt_func=TorchAdamW, wd=0.01, loss_func=CrossEntropyLossFlat(),
@@ -82,10 +81,9 @@ def run_hf(a) -> dict:
     import tempfile, numpy as np, torch, datasets
     from transformers import (AutoConfig, AutoTokenizer, AutoModelForTokenClassification, DataCollatorForTokenClassification,
                               Trainer, TrainingArguments, set_seed)
-    from blurr.embedded import default_model_path
     datasets.disable_progress_bars()
     df, vocab = load(a)
-    path = default_model_path()
+    path = model_path(a)
     set_seed(a.seed)
     tokenizer = AutoTokenizer.from_pretrained(path)
     torch.manual_seed(a.seed)
@@ -145,22 +143,23 @@ def parse_args(argv=None):
     p.add_argument('--only', choices=['blurr', 'hf'])
     add_blurr_dl_args(p)
     p.add_argument('--threads', type=int, default=None, help='torch.set_num_threads in each worker (default: leave as is)')
+    add_model_arg(p)
     p.add_argument('--worker', choices=['blurr', 'hf'], help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 def run_side(side, a):
     "Run one side in a fresh subprocess; its result dict, or None if it failed"
-    return run_worker(__file__, side, flags(a, 'epochs', 'bs', 'lr', 'max_length', 'seed', 'n', 'blurr_workers', 'blurr_order', 'threads'))
+    return run_worker(__file__, side, flags(a, 'model_dir', 'epochs', 'bs', 'lr', 'max_length', 'seed', 'n', 'blurr_workers', 'blurr_order', 'threads'))
 
 def main(argv=None):
     a = parse_args(argv)
     if a.worker: return worker_main(a, run_blurr, run_hf)
     print_stack('bench_ner')
-    print(f'# job: all-MiniLM-L6-v2, wnut16_df(seed={a.seeds or a.seed}{f", n={a.n}" if a.n else ""}), epochs={a.epochs}, bs={a.bs}, '
+    print(f'# job: {model_name(a)}, wnut16_df(seed={a.seeds or a.seed}{f", n={a.n}" if a.n else ""}), epochs={a.epochs}, bs={a.bs}, '
           f'lr_max={a.lr:g}, max_length={a.max_length}, fastai one-cycle, fused AdamW (beta2 0.99, eps 1e-5, wd 0.01), '
           f"first-sub-token labels, no grad clipping; blurr batch_order={a.blurr_order or 'default'}")
     sides = [a.only] if a.only else ['blurr', 'hf']
-    runs = run_seeds(a, sides, run_side, report)
+    with model_per_seed(a, run_side) as run: runs = run_seeds(a, sides, run, report)
     print_seeds_summary(runs, {'entity F1': 'f1'}, lambda r: r['samples'] / r['train_s'])
     if any(r is None for _, res in runs for r in res.values()): sys.exit(1)
 

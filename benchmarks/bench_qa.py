@@ -19,7 +19,7 @@ import argparse, json, os, sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import TAG, add_blurr_dl_args, add_seeds_arg, run_seeds, print_seeds_summary, blurr_dl_kwargs, run_worker, flags, worker_main, print_stack, print_schedule_check, StepProbe, peak_rss_mb, pad_stats, fastai_adamw, FastaiOneCycle, print_rows, fastai_timer, trainer_timer
+from harness import TAG, add_model_arg, model_path, model_per_seed, model_name, add_blurr_dl_args, add_seeds_arg, run_seeds, print_seeds_summary, blurr_dl_kwargs, run_worker, flags, worker_main, print_stack, print_schedule_check, StepProbe, peak_rss_mb, pad_stats, fastai_adamw, FastaiOneCycle, print_rows, fastai_timer, trainer_timer
 
 
 def load(a):
@@ -133,11 +133,10 @@ def run_blurr(a) -> dict:
     from fastai.text.all import DataBlock, ColReader, ColSplitter, Learner, set_seed
     from blurr.modeling.all import (BLURR_MODEL_HELPER, HF_TASKS_AUTO, HF_TextBlock, HF_AnswerBlock, HF_QABeforeBatchTransform,
                                     HF_BaseModelWrapper, HF_BaseModelCallback, hf_splitter, TorchAdamW, squad_metrics)
-    from blurr.embedded import default_model_path
     df = load(a)
     set_seed(a.seed)
     torch.manual_seed(a.seed)  # right before the model is built: the QA head's init
-    hf_arch, _, tok, model = BLURR_MODEL_HELPER.get_hf_objects(default_model_path(), task=HF_TASKS_AUTO.QuestionAnswering)
+    hf_arch, _, tok, model = BLURR_MODEL_HELPER.get_hf_objects(model_path(a), task=HF_TASKS_AUTO.QuestionAnswering)
     head0 = head_checksum(model)
     tfm = HF_QABeforeBatchTransform(hf_arch, tok, max_length=a.max_length, stride=a.stride)
     dls = DataBlock(blocks=(HF_TextBlock(before_batch_tfm=tfm), HF_AnswerBlock()), get_x=ColReader(['question', 'context']),
@@ -167,10 +166,9 @@ def run_hf(a) -> dict:
     import tempfile, torch, datasets
     from transformers import (AutoTokenizer, AutoModelForQuestionAnswering, DataCollatorWithPadding, Trainer,
                               TrainingArguments, set_seed)
-    from blurr.embedded import default_model_path
     datasets.disable_progress_bars()
     df = load(a)
-    path = default_model_path()
+    path = model_path(a)
     set_seed(a.seed)
     tokenizer = AutoTokenizer.from_pretrained(path)
     torch.manual_seed(a.seed)
@@ -222,12 +220,13 @@ def parse_args(argv=None):
     p.add_argument('--only', choices=['blurr', 'hf'])
     add_blurr_dl_args(p)
     p.add_argument('--threads', type=int, default=None, help='torch.set_num_threads in each worker (default: leave as is)')
+    add_model_arg(p)
     p.add_argument('--worker', choices=['blurr', 'hf'], help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 def run_side(side, a):
     "Run one side in a fresh subprocess; its result dict, or None if it failed"
-    return run_worker(__file__, side, flags(a, 'epochs', 'bs', 'lr', 'max_length', 'stride', 'seed', 'n', 'blurr_workers', 'blurr_order', 'threads'))
+    return run_worker(__file__, side, flags(a, 'model_dir', 'epochs', 'bs', 'lr', 'max_length', 'stride', 'seed', 'n', 'blurr_workers', 'blurr_order', 'threads'))
 
 def report(res, sides):
     "The tables and, with both sides, the ratios and checks"
@@ -267,11 +266,11 @@ def main(argv=None):
     a = parse_args(argv)
     if a.worker: return worker_main(a, run_blurr, run_hf)
     print_stack('bench_qa')
-    print(f'# job: all-MiniLM-L6-v2 QA head, wnut16_qa_df(seed={a.seeds or a.seed}{f", n={a.n}" if a.n else ""}), epochs={a.epochs}, '
+    print(f'# job: {model_name(a)} QA head, wnut16_qa_df(seed={a.seeds or a.seed}{f", n={a.n}" if a.n else ""}), epochs={a.epochs}, '
           f'bs={a.bs}, lr_max={a.lr:g}, max_length={a.max_length}, stride={a.stride}, fastai one-cycle, fused AdamW '
           '(beta2 0.99, eps 1e-5, wd 0.01), first answer as target, no grad clipping')
     sides = [a.only] if a.only else ['blurr', 'hf']
-    runs = run_seeds(a, sides, run_side, lambda res: report(res, sides))
+    with model_per_seed(a, run_side) as run: runs = run_seeds(a, sides, run, lambda res: report(res, sides))
     print_seeds_summary(runs, {'EM': 'em', 'F1': 'f1'}, lambda r: r['examples'] / r['train_s'])
     if any(r is None for _, res in runs for r in res.values()): sys.exit(1)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse, json, math, os, platform, resource, subprocess, sys, time
 from importlib.metadata import version
 
-from harness import TAG, peak_rss_mb, cur_rss_mb, pad_stats, StepProbe, fastai_timer, trainer_timer, fastai_adamw, FastaiOneCycle, worker_main, run_worker, add_blurr_dl_args, add_seeds_arg, run_seeds, print_seeds_summary, blurr_dl_kwargs, flags, print_rows
+from harness import TAG, peak_rss_mb, cur_rss_mb, pad_stats, StepProbe, fastai_timer, trainer_timer, fastai_adamw, FastaiOneCycle, worker_main, run_worker, add_blurr_dl_args, add_seeds_arg, run_seeds, print_seeds_summary, seed_means, blurr_dl_kwargs, flags, print_rows, add_model_arg, model_path, model_per_seed, model_name
 
 def load_df(a):
     from blurr.embedded import rotten_tomatoes_df
@@ -47,14 +47,13 @@ def run_blurr(a) -> dict:
     from blurr.utils import BLURR_MODEL_HELPER, HF_TASKS_AUTO
     from blurr.data.core import HF_TextBlock
     from blurr.modeling.core import HF_BaseModelWrapper, HF_BaseModelCallback, hf_splitter, TorchAdamW
-    from blurr.embedded import default_model_path
     rss_imports = cur_rss_mb()
 
     df, _ = load_df(a)
     set_seed(a.seed)
     torch.manual_seed(a.seed)  # right before the model is built: the classifier head's init
     hf_arch, hf_config, hf_tokenizer, hf_model = BLURR_MODEL_HELPER.get_hf_objects(
-        default_model_path(), task=HF_TASKS_AUTO.SequenceClassification, config_kwargs={'num_labels': 2})
+        model_path(a), task=HF_TASKS_AUTO.SequenceClassification, config_kwargs={'num_labels': 2})
     head0 = head_checksum(hf_model)
 
     blocks = (HF_TextBlock(hf_arch=hf_arch, hf_tokenizer=hf_tokenizer, max_length=a.max_length), CategoryBlock)
@@ -106,12 +105,11 @@ def run_hf(a) -> dict:
     import numpy as np, torch, datasets
     from transformers import (AutoConfig, AutoTokenizer, AutoModelForSequenceClassification, DataCollatorWithPadding,
                               Trainer, TrainingArguments, set_seed)
-    from blurr.embedded import default_model_path
     datasets.disable_progress_bars()
     rss_imports = cur_rss_mb()
 
     df, vocab = load_df(a)
-    path = default_model_path()
+    path = model_path(a)
     set_seed(a.seed)
     tokenizer = AutoTokenizer.from_pretrained(path)
     config = AutoConfig.from_pretrained(path, num_labels=2)
@@ -196,6 +194,60 @@ def run_hf(a) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------------------------------
+# (c) the limit: a plain PyTorch loop over the same batches, collated beforehand
+# ---------------------------------------------------------------------------------------------------------------------
+def run_plain(a) -> dict:
+    """The model, fused AdamW and fastai's one-cycle schedule, nothing else, over blurr's own length-sorted training batches
+    tokenized and padded before the clock starts: what any library's per-step work costs is what blurr loses against this"""
+    t_start = time.perf_counter()
+    import inspect, torch
+    import torch.nn.functional as F
+    from fastai.text.all import DataBlock, CategoryBlock, ColReader, ColSplitter, set_seed
+    from blurr.utils import BLURR_MODEL_HELPER, HF_TASKS_AUTO
+    from blurr.data.core import HF_TextBlock
+    df, _ = load_df(a)
+    set_seed(a.seed)
+    torch.manual_seed(a.seed)  # right before the model is built: the classifier head's init
+    hf_arch, _, hf_tokenizer, model = BLURR_MODEL_HELPER.get_hf_objects(
+        model_path(a), task=HF_TASKS_AUTO.SequenceClassification, config_kwargs={'num_labels': 2})
+    head0 = head_checksum(model)
+    blocks = (HF_TextBlock(hf_arch=hf_arch, hf_tokenizer=hf_tokenizer, max_length=a.max_length), CategoryBlock)
+    dls = DataBlock(blocks=blocks, get_x=ColReader('text'), get_y=ColReader('label'), splitter=ColSplitter('is_valid')).dataloaders(df, bs=a.bs)
+    accepted = set(inspect.signature(model.forward).parameters)
+    def model_inputs(xb): return {k: v for k, v in xb.items() if k in accepted}
+    epochs = [[(model_inputs(xb), yb) for xb, yb in dls.train] for _ in range(a.epochs)]   # each epoch's own order, as blurr's fit
+    steps = sum(map(len, epochs))
+    opt = fastai_adamw(model, a.lr, fused=True)
+    sched = FastaiOneCycle(opt, a.lr, steps)
+    autocast = torch.autocast(next(model.parameters()).device.type, dtype=torch.bfloat16, enabled=a.precision == 'bf16')
+    probe = StepProbe(model)
+    model.train()
+    train_s = 0.0
+    for batches in epochs:
+        t0 = time.perf_counter()
+        for xb, yb in batches:
+            with autocast: loss = F.cross_entropy(model(**xb).logits.float(), yb)
+            loss.backward()
+            probe.opt_begin(opt.param_groups[0]['lr'], opt.param_groups[0]['betas'][0])
+            opt.step()
+            probe.opt_end()
+            sched.step()
+            opt.zero_grad(set_to_none=True)
+        train_s += time.perf_counter() - t0
+    model.eval(); correct = n = 0; losses = []
+    with torch.no_grad(), autocast:
+        for xb, yb in dls.valid:
+            logits = model(**model_inputs(xb)).logits.float()
+            correct += int((logits.argmax(-1) == yb).sum()); n += len(yb); losses.append(F.cross_entropy(logits, yb, reduction='sum').item())
+    return dict(side='plain', steps=probe.steps, train_s=train_s, samples=probe.steps * a.bs, train_batches=len(epochs[0]),
+                pad_frac_pass=probe.pad_zeros / max(probe.pad_total, 1), pad_frac_fit=probe.pad_zeros / max(probe.pad_total, 1),
+                tokens_fit=probe.pad_total, pad_zeros_fit=probe.pad_zeros, data_pass_ms_per_batch=0.0, **probe.summary(train_s),
+                val_acc=correct / n, val_loss=sum(losses) / n, opt_param_groups=len(opt.param_groups), rss_after_imports_mb=float('nan'),
+                rss_before_fit_mb=float('nan'), peak_rss_fit_mb=peak_rss_mb(), peak_rss_mb=peak_rss_mb(), lrs=probe.lrs, moms=probe.moms,
+                **common_result(a, t_start, df, head0, model))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
 # Parent: run each side in a fresh subprocess and compare
 # ---------------------------------------------------------------------------------------------------------------------
 def parse_args(argv=None):
@@ -207,7 +259,9 @@ def parse_args(argv=None):
     p.add_argument('--max-length', type=int, default=128)
     p.add_argument('--seed', type=int, default=42)
     add_seeds_arg(p)
-    p.add_argument('--only', choices=['blurr', 'hf'], help='run one side only')
+    p.add_argument('--only', choices=['blurr', 'hf', 'plain'], help='run one side only')
+    p.add_argument('--no-plain', action='store_true', help="skip the plain PyTorch loop (the limit blurr's efficiency is measured against)")
+    add_model_arg(p)
     p.add_argument('--threads', type=int, default=None, help='torch.set_num_threads in each worker (default: leave as is)')
     p.add_argument('--hf-sched', choices=['fastai', 'onecycle'], default='fastai',
                    help="Trainer side's scheduler: fastai's one-cycle formula exactly (default) or torch's OneCycleLR")
@@ -217,12 +271,12 @@ def parse_args(argv=None):
     p.add_argument('--precision', choices=['fp32', 'bf16', 'fp16'], default='fp32',
                    help="float32, or mixed precision on both sides (blurr: learn.to_bf16()/to_fp16(); Trainer: bf16/fp16=True); fp16 on CUDA only")
     add_blurr_dl_args(p)
-    p.add_argument('--worker', choices=['blurr', 'hf'], help=argparse.SUPPRESS)
+    p.add_argument('--worker', choices=['blurr', 'hf', 'plain'], help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
 def run_side(side, a) -> dict | None:
-    res = run_worker(__file__, side, flags(a, 'n', 'epochs', 'bs', 'lr', 'max_length', 'seed', 'hf_sched', 'opt', 'precision', 'blurr_workers', 'blurr_order', 'threads'))
+    res = run_worker(__file__, side, flags(a, 'model_dir', 'n', 'epochs', 'bs', 'lr', 'max_length', 'seed', 'hf_sched', 'opt', 'precision', 'blurr_workers', 'blurr_order', 'threads'))
     if res is not None: print(TAG + json.dumps(res), flush=True)  # the side's JSON line
     return res
 
@@ -232,7 +286,7 @@ def header(a):
     print(f'# bench_seqcls: torch {torch.__version__}, transformers {version("transformers")}, fastai {version("fastai")}, '
           f'datasets {version("datasets")}, python {platform.python_version()}')
     print(f'# threads {thr}, cpus {os.cpu_count()}, TOKENIZERS_PARALLELISM={os.environ.get("TOKENIZERS_PARALLELISM", "(unset)")}')
-    print(f'# job: all-MiniLM-L6-v2, rotten_tomatoes_df(n={a.n}, seed={a.seeds or a.seed}), epochs={a.epochs}, bs={a.bs}, '
+    print(f'# job: {model_name(a)}, rotten_tomatoes_df(n={a.n}, seed={a.seeds or a.seed}), epochs={a.epochs}, bs={a.bs}, '
           f'lr_max={a.lr:g}, max_length={a.max_length}, one-cycle (HF side: {a.hf_sched}), '
           f'AdamW(beta1 cycled 0.95-0.85-0.95, beta2 0.99, eps 1e-5, wd 0.01 except biases/LayerNorm), no grad clipping, {a.precision}')
     sys.stdout.flush()
@@ -283,19 +337,24 @@ def compare(b: dict, h: dict):
           f'one-off tokenization (Dataset.map, untimed) {h["tokenize_s"]:.2f}s; grad-norm done every step measured apart: '
           f'{h["gradnorm_ms_apart"]:.1f} ms')
 
+def efficiency(res) -> float: return (res['blurr']['samples'] / res['blurr']['train_s']) / (res['plain']['samples'] / res['plain']['train_s'])
+
 def main(argv=None):
     a = parse_args(argv)
-    if a.worker: return worker_main(a, run_blurr, run_hf)
+    if a.worker: return worker_main(a, run_blurr, run_hf, run_plain)
     header(a)
-    sides = [a.only] if a.only else ['blurr', 'hf']
+    sides = [a.only] if a.only else ['blurr', 'hf'] + ([] if a.no_plain else ['plain'])
     def report(res):
         rows = [r for r in res.values() if r is not None]
         if rows:
             print()
             table(rows)
-        if len(rows) == 2: compare(res['blurr'], res['hf'])
-    runs = run_seeds(a, sides, run_side, report)
-    print_seeds_summary(runs, {'accuracy': 'val_acc'}, lambda r: r['samples'] / r['train_s'], min_ratio=1.2)   # issue 2's goal
+        if res.get('blurr') and res.get('hf'): compare(res['blurr'], res['hf'])
+        if res.get('blurr') and res.get('plain'): print(f"blurr/plain loop samples/s (efficiency against the limit, goal >= 0.97): {efficiency(res):.3f}")
+    with model_per_seed(a, run_side) as run: runs = run_seeds(a, sides, run, report)
+    print_seeds_summary(runs, {'accuracy': 'val_acc'}, lambda r: r['samples'] / r['train_s'], min_ratio=1.1)   # issue 17's goal at bs 32
+    effs = [efficiency(res) for _, res in runs if res.get('blurr') and res.get('plain')]
+    if len(effs) > 1: print(f"blurr/plain loop: {', '.join(f'{e:.3f}' for e in effs)}; mean {sum(effs) / len(effs):.3f} (goal >= 0.97)")
     if any(r is None for _, res in runs for r in res.values()): sys.exit(1)
 
 if __name__ == '__main__':

@@ -3,7 +3,8 @@ probes, fastai's AdamW and one-cycle schedule for the Trainer side, memory and p
 
 Each `bench_*.py` script imports from here (never from another script)."""
 from __future__ import annotations
-import json, math, os, resource, subprocess, sys, time
+import argparse, json, math, os, resource, shutil, subprocess, sys, tempfile, time
+from contextlib import contextmanager
 from importlib.metadata import version
 
 TAG = 'BENCH_JSON '   # the prefix of the one result line a worker prints
@@ -151,11 +152,11 @@ def FastaiOneCycle(opt, lr_max, total_steps, div=25., div_final=1e5, pct_start=0
     return _Sched(opt)
 
 
-def worker_main(a, run_blurr, run_hf):
-    "In a worker process: run one side and print its result as one tagged JSON line"
+def worker_main(a, run_blurr, run_hf, run_plain=None):
+    "In a worker process: run one side (blurr, hf or a plain loop) and print its result as one tagged JSON line"
     import torch
     if getattr(a, 'threads', None): torch.set_num_threads(a.threads)
-    res = (run_blurr if a.worker == 'blurr' else run_hf)(a)
+    res = {'blurr': run_blurr, 'hf': run_hf, 'plain': run_plain}[a.worker](a)
     res.pop('per_step_fwd_bwd_opt_ms', None)
     sys.stdout.flush()
     print(TAG + json.dumps(res), flush=True)
@@ -260,3 +261,59 @@ def print_rows(cols, rows):
     for i, c in enumerate(cells):
         print('  '.join(s.rjust(w[j]) if j else s.ljust(w[j]) for j, s in enumerate(c)))
         if i == 0: print('  '.join('-' * x for x in w))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The model of the encoder benchmarks: the embedded MiniLM, or a random BERT of another shape with MiniLM's tokenizer
+# ---------------------------------------------------------------------------------------------------------------------
+BERT_SHAPES = {
+    'minilm': None,   # all-MiniLM-L6-v2's real weights (the embedded folder)
+    # The GPU regime on this CPU: forward+backward+optimizer in about 5-20 ms a step, so what a library does outside the
+    # model weighs as it does next to a base-size model on a GPU
+    'tiny': dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128),
+    'base': dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),   # bert-base's shape
+}
+
+def add_model_arg(p):
+    "`--model`: which encoder the benchmark trains (and the hidden `--model-dir` the parent hands its workers)"
+    p.add_argument('--model', choices=list(BERT_SHAPES), default='minilm',
+                   help="minilm: all-MiniLM-L6-v2's weights; tiny: a random 2-layer width-64 BERT (the GPU regime on a CPU); "
+                        "base: a random bert-base-shaped BERT (for a GPU); random ones with MiniLM's tokenizer, the same weights on every side")
+    p.add_argument('--model-dir', help=argparse.SUPPRESS)
+
+
+def model_path(a) -> str:
+    "The folder a worker loads its model and tokenizer from"
+    from blurr.embedded import default_model_path
+    return a.model_dir or str(default_model_path())
+
+
+def save_random_bert(folder:str, shape:str, seed:int):
+    "A BERT of `BERT_SHAPES[shape]` with random weights from `seed` and MiniLM's tokenizer, saved to `folder` (task heads are added by each side from the seed)"
+    import torch
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+    from blurr.embedded import default_model_path
+    path = default_model_path()
+    torch.manual_seed(seed)
+    AutoModel.from_config(AutoConfig.from_pretrained(path, **BERT_SHAPES[shape])).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(path).save_pretrained(folder)
+
+
+@contextmanager
+def model_per_seed(a, run_side):
+    "`run_side` that, for a random `--model`, first saves that seed's model in a temporary folder (`a.model_dir`) shared by the sides"
+    built = {}
+    def run(side, a):
+        if BERT_SHAPES[a.model] is not None and a.seed not in built:
+            for d in built.values(): shutil.rmtree(d, ignore_errors=True)
+            a.model_dir = built[a.seed] = tempfile.mkdtemp(prefix=f'bench_{a.model}_')
+            save_random_bert(a.model_dir, a.model, a.seed)
+        return run_side(side, a)
+    try: yield run
+    finally:
+        for d in built.values(): shutil.rmtree(d, ignore_errors=True)
+        a.model_dir = None
+
+
+def model_name(a) -> str:
+    return {'minilm': 'all-MiniLM-L6-v2'}.get(a.model, f"random BERT ({a.model}: " + ', '.join(f'{k}={v}' for k, v in (BERT_SHAPES[a.model] or {}).items()) + ')')

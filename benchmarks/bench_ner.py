@@ -11,11 +11,11 @@ Each side runs in its own fresh subprocess and prints one JSON line; the parent 
     .venv/bin/python benchmarks/bench_ner.py --epochs 2
 """
 from __future__ import annotations
-import argparse, json, os, sys, time
+import argparse, sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import (add_model_arg, model_path, model_per_seed, model_name, TAG, add_blurr_dl_args, add_seeds_arg, run_seeds, print_seeds_summary, blurr_dl_kwargs, run_worker, flags, worker_main, print_stack, StepProbe, peak_rss_mb, pad_stats, fastai_adamw, FastaiOneCycle, print_rows, fastai_timer,
+from harness import (add_model_arg, model_path, model_per_seed, model_name, add_blurr_dl_args, add_seeds_arg, run_seeds, print_seeds_summary, blurr_dl_kwargs, run_worker, flags, worker_main, print_stack, StepProbe, peak_rss_mb, pad_stats, fastai_adamw, FastaiOneCycle, print_rows, fastai_timer,
                           trainer_timer)
 
 
@@ -78,7 +78,7 @@ def run_blurr(a) -> dict:
 
 
 def run_hf(a) -> dict:
-    import tempfile, numpy as np, torch, datasets
+    import tempfile, torch, datasets
     from transformers import (AutoConfig, AutoTokenizer, AutoModelForTokenClassification, DataCollatorForTokenClassification,
                               Trainer, TrainingArguments, set_seed)
     datasets.disable_progress_bars()

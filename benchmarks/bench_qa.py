@@ -15,11 +15,11 @@ and prints one JSON line; the parent prints the comparison.
     .venv/bin/python benchmarks/bench_qa.py --epochs 2
 """
 from __future__ import annotations
-import argparse, json, os, sys
+import argparse, sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import TAG, add_model_arg, model_path, model_per_seed, model_name, add_blurr_dl_args, add_seeds_arg, run_seeds, print_seeds_summary, blurr_dl_kwargs, run_worker, flags, worker_main, print_stack, print_schedule_check, StepProbe, peak_rss_mb, pad_stats, fastai_adamw, FastaiOneCycle, print_rows, fastai_timer, trainer_timer
+from harness import add_model_arg, model_path, model_per_seed, model_name, add_blurr_dl_args, add_seeds_arg, run_seeds, print_seeds_summary, blurr_dl_kwargs, run_worker, flags, worker_main, print_stack, print_schedule_check, StepProbe, peak_rss_mb, pad_stats, fastai_adamw, FastaiOneCycle, print_rows, fastai_timer, trainer_timer
 
 
 def load(a):

@@ -18,11 +18,11 @@ each).
     .venv/bin/python benchmarks/bench_seq2seq.py --seeds 42 1 2
 """
 from __future__ import annotations
-import argparse, json, os, shutil, sys, tempfile, time
+import argparse, shutil, sys, tempfile, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import TAG, add_blurr_dl_args, add_seeds_arg, run_seeds, seed_means, print_seeds_summary, blurr_dl_kwargs, run_worker, flags, worker_main, print_stack, print_schedule_check, StepProbe, peak_rss_mb, fastai_adamw, FastaiOneCycle, print_rows, fastai_timer, trainer_timer
+from harness import add_blurr_dl_args, add_seeds_arg, run_seeds, seed_means, print_seeds_summary, blurr_dl_kwargs, run_worker, flags, worker_main, print_stack, print_schedule_check, StepProbe, peak_rss_mb, fastai_adamw, FastaiOneCycle, print_rows, fastai_timer, trainer_timer
 
 ROUGE = ('rouge1', 'rouge2', 'rougeL', 'rougeLsum')
 

@@ -11,10 +11,10 @@ hyper-parameters, full fine-tuning, no gradient clipping.
 See benchmarks/README.md for what is measured and how.
 """
 from __future__ import annotations
-import argparse, json, math, os, platform, resource, subprocess, sys, time
+import argparse, json, os, platform, sys, time
 from importlib.metadata import version
 
-from harness import TAG, peak_rss_mb, cur_rss_mb, pad_stats, StepProbe, fastai_timer, trainer_timer, fastai_adamw, FastaiOneCycle, worker_main, run_worker, add_blurr_dl_args, add_seeds_arg, run_seeds, print_seeds_summary, seed_means, blurr_dl_kwargs, flags, print_rows, add_model_arg, model_path, model_per_seed, model_name
+from harness import TAG, peak_rss_mb, cur_rss_mb, pad_stats, StepProbe, fastai_timer, trainer_timer, fastai_adamw, FastaiOneCycle, worker_main, run_worker, add_blurr_dl_args, add_seeds_arg, run_seeds, print_seeds_summary, blurr_dl_kwargs, flags, print_rows, add_model_arg, model_path, model_per_seed, model_name
 
 def load_df(a):
     from blurr.embedded import rotten_tomatoes_df
@@ -102,7 +102,7 @@ def run_blurr(a) -> dict:
 def run_hf(a) -> dict:
     t_start = time.perf_counter()
     import tempfile
-    import numpy as np, torch, datasets
+    import torch, datasets
     from transformers import (AutoConfig, AutoTokenizer, AutoModelForSequenceClassification, DataCollatorWithPadding,
                               Trainer, TrainingArguments, set_seed)
     datasets.disable_progress_bars()

@@ -32,7 +32,9 @@ def common_result(a, t_start, df, head0, model):
                 max_length=a.max_length, seed=a.seed, threads=torch.get_num_threads(), device=str(p.device),
                 dtype=str(p.dtype).replace('torch.', ''), attn=getattr(model.config, '_attn_implementation', None),
                 head_init_sum=head0, trainable=all(q.requires_grad for q in model.parameters()),
-                n_params=sum(q.numel() for q in model.parameters()), total_s=time.perf_counter() - t_start)
+                n_params=sum(q.numel() for q in model.parameters()),
+                n_params_matmul=sum(q.numel() for q in model.parameters()) - model.get_input_embeddings().weight.numel(),
+                total_s=time.perf_counter() - t_start)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -300,7 +302,11 @@ def table(rows: list[dict]):
             ('tokens', 'd', lambda r: r['tokens_fit']), ('real_tok', 'd', lambda r: r['tokens_fit'] - r['pad_zeros_fit']),
             ('peak_MB', '.0f', lambda r: r['peak_rss_mb']),
             ('val_acc', '.4f', lambda r: r['val_acc']), ('val_loss', '.4f', lambda r: r['val_loss'])]
+    if rows[0]['device'].startswith('cuda'): cols.append(('MFU%', '.1f', lambda r: 100 * mfu(r)))
     print_rows(cols, rows)
+    if rows[0]['device'].startswith('cuda'):
+        print(f'# MFU: 6 x (parameters outside the token embedding) x tokens through the model (padding included) per second, '
+              f'over {PEAK_TFLOPS:g} TFLOP/s (H100/H200 dense bf16; fp32 runs on TF32 or less, so read it as relative there)')
     print('\n# per training step (ms): fwd = model forward; bwd = forward end -> optimizer.step start (fastai: loss +')
     print('# backward; Trainer: backward + grad-norm); opt = optimizer.step; rest = everything else in the epoch (batch')
     print('# fetch: tokenize+pad (blurr) or collate (HF), zero_grad, scheduler, callbacks); data = the untimed DataLoader')
@@ -311,6 +317,13 @@ def table(rows: list[dict]):
              ('rss_before_fit_MB', '.0f', lambda r: r['rss_before_fit_mb']),
              ('rss_imports_MB', '.0f', lambda r: r['rss_after_imports_mb'])]
     print_rows(cols, rows)
+
+
+PEAK_TFLOPS = 989.   # H100/H200 SXM dense bf16 tensor-core peak
+
+def mfu(r) -> float:
+    "Model FLOP utilisation of the training steps: the usual 6 N D estimate (attention's own FLOPs left out)"
+    return 6 * r['n_params_matmul'] * r['tokens_fit'] / r['train_s'] / (PEAK_TFLOPS * 1e12)
 
 
 def compare(b: dict, h: dict):

@@ -154,8 +154,8 @@ def blurr_learner(
     task:str|None=None, # A registered task's name (default: from the DataLoaders' batch transform)
     use_model_loss:bool|None=None, # Train on the model's own loss (default: the task's choice, fastai's loss for every task here)
     **kwargs # Passed to fastai's `Learner`: `loss_func`, `metrics`, `opt_func`, `splitter`, `cbs`... override the defaults
-) -> Learner:
-    "A fastai `Learner` for the DataLoaders' task, with the wrapper, callback, splitter, loss, metrics and optimizer chosen for it"
+) -> BlurrLearner:
+    "A `BlurrLearner` (fastai's `Learner`, with `predict` and `get_preds` for blurr batches) for the DataLoaders' task, with the wrapper, callback, splitter, loss, metrics and optimizer chosen for it"
     spec = blurr_task(dls, task)
     model = hf_model if isinstance(hf_model, HF_BaseModelWrapper) else HF_BaseModelWrapper(hf_model)
     if spec.check is not None: spec.check(dls, model.hf_model)
@@ -165,7 +165,7 @@ def blurr_learner(
     kwargs = {'opt_func': TorchAdamW, 'splitter': hf_splitter, **kwargs}
     if kwargs.get('metrics') is None: kwargs['metrics'] = spec.metrics(dls)
     if kwargs.get('loss_func') is None and spec.loss_func is not None and target_loss(dls) is None: kwargs['loss_func'] = spec.loss_func()
-    learn = Learner(dls, model, cbs=cbs, **kwargs)
+    learn = BlurrLearner(dls, model, cbs=cbs, **kwargs)
     learn.blurr_task = spec.name   # what `blurr_save` writes down
     return learn
 

@@ -148,8 +148,8 @@ def blurr_load(
     path:str|Path, # A folder written by `learn.blurr_save`
     bs:int|None=None, # Batch size of predictions (default: the saved Learner's)
     **kwargs # Passed to `blurr_learner` (e.g. `metrics=`)
-) -> Learner:
-    "The Learner saved in `path`, for predictions as the saved one made them, loaded without unpickling anything"
+) -> BlurrLearner:
+    "The Learner saved in `path` (a `BlurrLearner`), for predictions as the saved one made them, loaded without unpickling anything"
     desc = read_blurr_json(path)
     if desc['task'] not in BLURR_TASKS:
         raise ValueError(f"{str(path)!r} holds a {desc['task']!r} model, a task no imported module registers (these are {list(BLURR_TASKS)}): "

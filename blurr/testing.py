@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 import transformers
-from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import AutoConfig
 from transformers.utils import logging as hf_logging
 
@@ -59,7 +59,7 @@ class TinyArch:
     "How to build a tiny model of one architecture"
     model_type:str # The config's `model_type` (what `get_hf_objects` returns as `hf_arch`)
     tokenizer_cls:str # Name of the architecture's own transformers tokenizer class
-    family:str # Tokenizer to train: 'wordpiece', 'byte_bpe', 'metaspace_bpe', 'unigram' or 'spm' (Marian's SentencePiece files)
+    family:str # Tokenizer to train: 'wordpiece', 'byte_bpe', 'metaspace_bpe', 'unigram', 'spm' (Marian's SentencePiece files) or 'json_bpe' (only a `tokenizer.json`)
     specials:tuple # Special tokens, in the order of their ids
     lm_task:str = 'MaskedLM' # Name of the `HF_TASKS_AUTO` member whose model is saved
     renames:dict = field(default_factory=dict) # Standard config names (`hidden_size`...) to this config's: a tuple sets several, `()` none
@@ -71,6 +71,8 @@ _BERT_SPECIALS = ('[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]')
 _ROBERTA_SPECIALS = ('<s>', '<pad>', '</s>', '<unk>', '<mask>')
 _BYTE_TOKENS = tuple(f'<0x{i:02X}>' for i in range(256))   # byte fallback for characters the vocabulary lacks
 _LLAMA_SPECIALS = ('<unk>', '<s>', '</s>') + _BYTE_TOKENS
+def _cls_id(tok): return tok.cls_token_id
+def _sep_id(tok): return tok.sep_token_id
 
 TINY_ARCHS = {
     'bert': TinyArch('bert', 'BertTokenizer', 'wordpiece', _BERT_SPECIALS),
@@ -96,6 +98,13 @@ TINY_ARCHS = {
         config=dict(num_key_value_heads=1), tokenizer_kwargs=dict(eos_token='<|endoftext|>', pad_token='<|endoftext|>')),
     'gemma': TinyArch('gemma', 'GemmaTokenizer', 'metaspace_bpe', ('<pad>', '<eos>', '<bos>', '<unk>', '<mask>') + _BYTE_TOKENS,
         lm_task='CausalLM', config=dict(num_key_value_heads=1, head_dim=16), tokenizer_kwargs=dict(add_bos_token=True)),
+    'qwen2': TinyArch('qwen2', 'Qwen2Tokenizer', 'byte_bpe', ('<|endoftext|>', '<|im_start|>', '<|im_end|>'), lm_task='CausalLM',
+        config=dict(num_key_value_heads=1)),
+    'modernbert': TinyArch('modernbert', 'PreTrainedTokenizerFast', 'json_bpe', ('[UNK]', '[CLS]', '[SEP]', '[PAD]', '[MASK]'),
+        config=dict(local_attention=16, global_attn_every_n_layers=2, bos_token_id=_cls_id, cls_token_id=_cls_id,
+                    eos_token_id=_sep_id, sep_token_id=_sep_id),
+        tokenizer_kwargs=dict(unk_token='[UNK]', cls_token='[CLS]', sep_token='[SEP]', pad_token='[PAD]',
+                              mask_token=AddedToken('[MASK]', lstrip=True), model_input_names=['input_ids', 'attention_mask'])),
 }
 
 # %% ../nbs/01_testing.ipynb #c0c3796d
@@ -186,10 +195,23 @@ def _marian_tokenizer(spec:TinyArch, texts, vocab_size, max_length, scratch:Path
     return getattr(transformers, spec.tokenizer_cls)(source_spm=str(scratch/'source.spm'), target_spm=str(scratch/'source.spm'),
         vocab=str(scratch/'vocab.json'), model_max_length=max_length, **spec.tokenizer_kwargs)
 
+# %% ../nbs/01_testing.ipynb #8f1cf569
+def _json_bpe_tokenizer(spec:TinyArch, texts, vocab_size, max_length):
+    "A byte-level BPE with `[CLS] A [SEP] B [SEP]`, in the generic fast tokenizer class: how ModernBERT ships (a `tokenizer.json`, no class of its own)"
+    pre = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    vocab, merges = _train_bpe(texts, vocab_size, spec.specials, None, pre, alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges))
+    tok.pre_tokenizer, tok.decoder = pre, decoders.ByteLevel()
+    cls, sep = str(spec.tokenizer_kwargs['cls_token']), str(spec.tokenizer_kwargs['sep_token'])
+    tok.post_processor = processors.TemplateProcessing(single=f"{cls} $A {sep}", pair=f"{cls} $A {sep} $B:1 {sep}:1",
+                                                       special_tokens=[(cls, vocab[cls]), (sep, vocab[sep])])
+    return getattr(transformers, spec.tokenizer_cls)(tokenizer_object=tok, model_max_length=max_length, **spec.tokenizer_kwargs)
+
 # %% ../nbs/01_testing.ipynb #d6d0fd92
 def _train_tokenizer(spec:TinyArch, texts, vocab_size, max_length, scratch:Path):
     "Train a tokenizer for `spec` on `texts`, wrapped in the architecture's tokenizer class"
     if spec.family == 'spm': return _marian_tokenizer(spec, texts, vocab_size, max_length, scratch)
+    if spec.family == 'json_bpe': return _json_bpe_tokenizer(spec, texts, vocab_size, max_length)
     bare = _bare_tokenizer(spec)
     if spec.family == 'wordpiece': kw = dict(vocab=_wordpiece_vocab(texts, vocab_size, spec.specials, bare))
     elif spec.family == 'unigram': kw = dict(vocab=_unigram_vocab(texts, vocab_size, spec.specials, bare))

@@ -12,7 +12,8 @@ import transformers   # a lazy module: `transformers.AutoConfig` and the model c
 from transformers import PreTrainedTokenizerBase
 
 # %% auto #0
-__all__ = ['BLURR_MODEL_HELPER', 'HF_TASKS_AUTO', 'is_byte_level', 'model_input_names', 'ensure_pad_token', 'BlurrModelHelper']
+__all__ = ['BLURR_MODEL_HELPER', 'HF_TASKS_AUTO', 'is_byte_level', 'adds_prefix_space_harmlessly', 'model_input_names',
+           'ensure_pad_token', 'BlurrModelHelper']
 
 # %% ../nbs/00_utils.ipynb #3ea1671f
 class HF_TASKS_AUTO(Enum):
@@ -30,11 +31,28 @@ class HF_TASKS_AUTO(Enum):
         "The transformers auto class that builds a model for this task"
         return getattr(transformers, self.value)
 
+    @property
+    def splits_words(self) -> bool:
+        "Whether this task's texts arrive as lists of words (token classification) rather than running text"
+        return self is HF_TASKS_AUTO.TokenClassification
+
 # %% ../nbs/00_utils.ipynb #bef5384e
 def is_byte_level(hf_tokenizer:PreTrainedTokenizerBase) -> bool:
     "Whether `hf_tokenizer` splits text with a byte-level pre-tokenizer (and so needs `add_prefix_space` for pre-split words)"
     backend = getattr(hf_tokenizer, 'backend_tokenizer', None)
     return backend is not None and 'ByteLevel' in repr(backend.pre_tokenizer)
+
+# %% ../nbs/00_utils.ipynb #f96360f4
+_RUNNING_TEXT = " Anna's cat, the dog and 42 birds sat (quietly) near the river."
+
+def adds_prefix_space_harmlessly(
+    plain:PreTrainedTokenizerBase, # The tokenizer as loaded
+    spaced:PreTrainedTokenizerBase, # The same tokenizer loaded with `add_prefix_space=True`
+) -> bool:
+    "Whether `spaced` reads words given one by one as `plain` reads them in running text, and running text as `plain` does"
+    def ids(tok, text, **kwargs): return tok(text, add_special_tokens=False, **kwargs)['input_ids']
+    running = ids(plain, _RUNNING_TEXT)
+    return ids(spaced, _RUNNING_TEXT.split(), is_split_into_words=True) == running and ids(spaced, _RUNNING_TEXT) == running
 
 # %% ../nbs/00_utils.ipynb #234379e2
 def model_input_names(hf_model) -> list[str]:
@@ -77,11 +95,21 @@ class BlurrModelHelper:
             for k,v in config_kwargs.items(): setattr(config, k, v)
         tokenizer_cls = tokenizer_cls or transformers.AutoTokenizer
         tokenizer = tokenizer_cls.from_pretrained(name_or_path, cache_dir=cache_dir, **tokenizer_kwargs)
-        if is_byte_level(tokenizer) and 'add_prefix_space' not in tokenizer_kwargs and not getattr(tokenizer, 'add_prefix_space', False):
-            tokenizer = tokenizer_cls.from_pretrained(name_or_path, cache_dir=cache_dir, add_prefix_space=True, **tokenizer_kwargs)
+        if task is not None and task.splits_words and 'add_prefix_space' not in tokenizer_kwargs:
+            tokenizer = self._words_tokenizer(tokenizer, tokenizer_cls, name_or_path, cache_dir, tokenizer_kwargs)
         if model_cls is None: model_cls = task.auto_model_cls if task is not None else transformers.AutoModel
         model = model_cls.from_pretrained(name_or_path, config=config, cache_dir=cache_dir, **model_kwargs)
         ensure_pad_token(tokenizer, config, model) # batches are padded, whatever the task
         return config.model_type, config, tokenizer, model
+
+    def _words_tokenizer(self, tokenizer, tokenizer_cls, name_or_path, cache_dir, tokenizer_kwargs):
+        "`tokenizer` reloaded with `add_prefix_space=True` where pre-split words need it and the tokenizer can add it harmlessly"
+        if not is_byte_level(tokenizer) or getattr(tokenizer, 'add_prefix_space', False): return tokenizer
+        spaced = tokenizer_cls.from_pretrained(name_or_path, cache_dir=cache_dir, add_prefix_space=True, **tokenizer_kwargs)
+        if adds_prefix_space_harmlessly(tokenizer, spaced): return spaced
+        warnings.warn(f"{type(tokenizer).__name__} from {name_or_path} does not read words given one by one like running text "
+                      "with `add_prefix_space=True` (it ignores the flag, or the flag changes running text), so it is loaded as "
+                      "saved: each word tokenizes without a leading space.")
+        return tokenizer
 
 BLURR_MODEL_HELPER = BlurrModelHelper()

@@ -14,8 +14,8 @@ from .core import _row_name, _col_name
 
 # %% auto #0
 __all__ = ['document_blocks', 'pack_blocks', 'next_token_labels', 'causal_rows', 'HF_LMTargetIds', 'left_padded',
-           'HF_CausalLMBeforeBatchTransform', 'show_batch', 'check_messages', 'fit_row', 'HF_InstructionItemTfm',
-           'HF_InstructionBlock', 'HF_InstructionBeforeBatchTransform']
+           'HF_CausalLMBeforeBatchTransform', 'show_batch', 'check_messages', 'is_conversation', 'check_chat_prompt',
+           'fit_row', 'HF_InstructionItemTfm', 'HF_InstructionBlock', 'HF_InstructionBeforeBatchTransform']
 
 # %% ../../nbs/14_data.language_modeling.ipynb #4a6222eb
 def document_blocks(
@@ -140,13 +140,17 @@ class HF_CausalLMBeforeBatchTransform(HF_BeforeBatchTransform):
         return [len(o) for o in ids]
 
     def prompt_ids(self, prompt) -> list[int]:
-        "Token ids of a prompt to continue: the tokenizer's special tokens, no end-of-sequence token"
-        return self.hf_tokenizer(prompt, truncation=False, verbose=False, **self.tokenizer_kwargs)['input_ids']
+        "Token ids of a prompt to continue: a text with the tokenizer's special tokens (no end-of-sequence token), or a conversation rendered by the chat template up to the assistant's turn"
+        if isinstance(prompt, str): return self.hf_tokenizer(prompt, truncation=False, verbose=False, **self.tokenizer_kwargs)['input_ids']
+        text = self.hf_tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+        return self.hf_tokenizer(text, add_special_tokens=False)['input_ids']   # the template writes the special tokens itself
 
     def generation_inputs(self, prompts) -> tuple[list, bool]:
-        "The prompts of `blurr_generate` checked, and whether one was given alone"
-        single = isinstance(prompts, str)
-        return [check_text(p, where=f"prompt {i}") for i, p in enumerate([prompts] if single else list(prompts))], single
+        "The prompts of `blurr_generate` checked (texts, or conversations: lists of `{'role', 'content'}` messages), and whether one was given alone"
+        single = isinstance(prompts, str) or is_conversation(prompts)
+        items = [prompts] if single else list(prompts)
+        return [check_text(p, where=f"prompt {i}") if isinstance(p, str) else check_chat_prompt(p, self.hf_tokenizer, f"prompt {i}")
+                for i, p in enumerate(items)], single
 
     def tokenize(self, prompts:list, **kwargs) -> dict:
         "Prompts as the model continues them, padded on the left; a prompt longer than `max_length` loses its start (reported once)"
@@ -173,17 +177,29 @@ def show_batch(x:HF_BaseInput, y:HF_LMTargetIds, samples, ctxs=None, max_n=6, tr
     return df
 
 # %% ../../nbs/14_data.language_modeling.ipynb #81cd216c
-def check_messages(o, where:str='this conversation') -> list[dict]:
-    "`o` (a list of messages, or a string holding one) as a list of `{'role', 'content'}` dicts with an assistant turn, else an error naming `where`"
+def check_messages(o, where:str='this conversation', needs_response:bool=True) -> list[dict]:
+    "`o` (a list of messages, or a string holding one) as a list of `{'role', 'content'}` dicts (`needs_response`: with an assistant turn), else an error naming `where`"
     msgs = held_value(o, kinds=(list,)) if isinstance(o, str) else o
     if not isinstance(msgs, (list, tuple, L)) or not msgs:
         raise TypeError(f"{where} is {o!r:.80}: give a (prompt, response) pair or a list of {{'role', 'content'}} messages.")
     for i, m in enumerate(msgs):
         if not (isinstance(m, dict) and isinstance(m.get('role'), str) and isinstance(m.get('content'), str)):
             raise ValueError(f"{where}: message {i} is {m!r:.80}, not a dict with a 'role' and a 'content' string.")
-    if not any(m['role'] == 'assistant' and m['content'].strip() for m in msgs):
+    if needs_response and not any(m['role'] == 'assistant' and m['content'].strip() for m in msgs):
         raise ValueError(f"{where} has no assistant turn with text, so there is nothing to learn from it. Add the response or drop the row.")
     return [dict(m) for m in msgs]
+
+def is_conversation(o) -> bool:
+    "Whether `o` is one conversation (a list of message dicts) rather than a list of prompts"
+    return isinstance(o, (list, tuple, L)) and len(o) > 0 and isinstance(o[0], dict)
+
+def check_chat_prompt(o, hf_tokenizer, where:str='this prompt') -> list[dict]:
+    "A conversation to continue (`blurr_generate`), checked: its messages, and that the tokenizer has a chat template to render it"
+    msgs = check_messages(o, where, needs_response=False)
+    if getattr(hf_tokenizer, 'chat_template', None) is None:
+        raise ValueError(f"{where} is a conversation, but the tokenizer has no chat template to render it: set "
+                         "`hf_tokenizer.chat_template` (a Jinja template) or give the prompt as a text.")
+    return msgs
 
 def fit_row(
     ids:list[int], # Token ids of a row
@@ -280,16 +296,9 @@ class HF_InstructionBeforeBatchTransform(HF_CausalLMBeforeBatchTransform):
         return [len(f[0]) for f in fitted]
 
     def prompt_ids(self, prompt) -> list[int]:
-        "A text prompt as the tokenizer reads it; a conversation rendered up to the assistant's turn"
-        if isinstance(prompt, str) and getattr(self.hf_tokenizer, 'chat_template', None) is None: return super().prompt_ids(prompt)
-        msgs = [{'role': 'user', 'content': prompt}] if isinstance(prompt, str) else prompt
-        return self.hf_tokenizer(self.render(msgs, True), add_special_tokens=False)['input_ids']
-
-    def generation_inputs(self, prompts) -> tuple[list, bool]:
-        "A prompt, a conversation (list of messages), or a list of either"
-        single = isinstance(prompts, str) or (isinstance(prompts, (list, tuple)) and len(prompts) and isinstance(prompts[0], dict))
-        items = [prompts] if single else list(prompts)
-        return [p if isinstance(p, str) and check_text(p, f"prompt {i}") else list(p) for i, p in enumerate(items)], single
+        "A conversation rendered up to the assistant's turn; a text prompt as the user's turn when there is a chat template (the model learned its turns), else as the tokenizer reads it"
+        if isinstance(prompt, str) and getattr(self.hf_tokenizer, 'chat_template', None) is not None: prompt = [{'role': 'user', 'content': prompt}]
+        return super().prompt_ids(prompt)
 
     def decode_batch(self, b:list):
         "Row ids and targets; the raw samples stay (one row per sample) for display"

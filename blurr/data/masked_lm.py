@@ -175,18 +175,22 @@ class HF_MLMBeforeBatchTransform(HF_BeforeBatchTransform):
 # %% ../../nbs/15_data.masked_lm.ipynb #308d84d9
 @patch
 def measure(self:HF_MLMBeforeBatchTransform, samples:list, where:str='the inputs', row_name:Callable=lambda i: f"item {i}") -> list[int]:
-    "Sort keys (cut documents are reported by the core); the documents with no token to mask are counted and reported once per split"
+    "Sort keys from one tokenizer call per split: the documents cut by `max_length` and those with no token to mask are counted and reported once"
     xs = [s[0] for s in samples]
-    res = self.lengths(xs, where)
-    enc = self.tokenizer_call(xs, return_special_tokens_mask=True)
-    special = set(self._special_ids.tolist())
-    empty = [i for i, (ids, sp) in enumerate(zip(enc['input_ids'], enc['special_tokens_mask']))
-             if not any(not s and t not in special for t, s in zip(ids, sp))]
+    cuts = self.truncating and self.cuts_long_inputs
+    ids = self.tokenizer_call(xs, **(dict(truncation=False, verbose=False) if cuts else {}))['input_ids']   # whole documents, to count the cut ones
+    n = [len(o) for o in ids]
+    n_cut = sum(k > self.max_length for k in n) if cuts else 0
+    if n_cut: self.warn_once(f'max_length/{where}', f"{n_cut} of {len(xs)} documents of {where} are longer than max_length={self.max_length} "
+                             "tokens and are truncated: the model sees and learns only their beginning. Pass a larger `max_length` to the "
+                             "batch transform if the model allows it, or split long documents. (Shown once.)")
+    special = set(self._special_ids.tolist())   # the tokens added around a text are among them
+    empty = [i for i, o in enumerate(ids) if all(t in special for t in o)]
     if empty:
         self.warn_once(f'empty documents/{where}', f"{len(empty)} of {len(xs)} documents of {where} have no token to mask (the tokenizer "
                        f"reads them as special tokens only), e.g. {row_name(empty[0])}: {xs[empty[0]]!r:.80}. They are kept but teach "
                        "nothing. Fix or drop those rows. (Shown once.)")
-    return res
+    return [min(k, self.max_length) for k in n] if cuts else n
 
 # %% ../../nbs/15_data.masked_lm.ipynb #6249b972
 class HF_MaskedTokens(TensorBase):

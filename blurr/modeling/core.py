@@ -8,6 +8,7 @@ import contextlib, functools, logging, warnings
 import numpy as np
 from pathlib import Path
 import fastai.learner
+from fastai.learner import _ConstantFunc   # what fastai's `get_preds` fixes a DataLoader's order with
 from fastai.text.all import *
 from fastai.data.core import show_results
 from fastai.callback.fp16 import MixedPrecision, AMPMode
@@ -18,7 +19,8 @@ from ..data.core import *
 # %% auto #0
 __all__ = ['HF_BaseModelWrapper', 'embedding_rows', 'check_tokenizer_fits', 'mixed_precision_autocast', 'HF_BaseModelCallback',
            'hf_splitter', 'SharedState', 'SharedStateMetric', 'TorchAdamW', 'show_results', 'merged_hf_model',
-           'plot_top_losses']
+           'blurr_reorder', 'BlurrLearner', 'plot_top_losses', 'BlurrInterpretation',
+           'BlurrClassificationInterpretation']
 
 # %% ../../nbs/20_modeling.core.ipynb #7b256e36
 def _base_hf_model(hf_model):
@@ -308,33 +310,51 @@ def blurr_save_pretrained(self:Learner, path:str|Path):
     return path
 
 # %% ../../nbs/20_modeling.core.ipynb #527db725
-_fastai_nested_reorder = getattr(fastai.learner.nested_reorder, '__wrapped__', fastai.learner.nested_reorder)
-
-def _nested_reorder(t, idxs):
+def blurr_reorder(t, idxs):
     "fastai's `nested_reorder`, also through dicts (the model inputs of a blurr batch) and the raw samples they carry"
-    if isinstance(t, dict): return {k: _nested_reorder(v, idxs) for k, v in t.items()}
+    if isinstance(t, dict): return {k: blurr_reorder(v, idxs) for k, v in t.items()}
     if isinstance(t, HF_RawSamples): return t.reordered(idxs)
-    if is_listy(t) and not isinstance(t, L): return type(t)(_nested_reorder(o, idxs) for o in t)
+    if is_listy(t) and not isinstance(t, L): return type(t)(blurr_reorder(o, idxs) for o in t)
     if isinstance(t, Tensor) and t.ndim and len(t) != len(idxs):   # t[idxs] would drop or misplace rows without a word
         raise ValueError(f"get_preds(reorder=True) puts the predictions back in the order of the {len(idxs)} items, but these DataLoaders made "
                          f"{len(t)} rows of them (a language model's long documents are cut into blocks): call `get_preds(reorder=False)`.")
-    return _fastai_nested_reorder(t, idxs)
-_nested_reorder.__wrapped__ = _fastai_nested_reorder
-fastai.learner.nested_reorder = _nested_reorder   # what `Learner.get_preds` calls
-
-_fastai_predict = getattr(Learner.predict, '__wrapped__', Learner.predict)
+    return nested_reorder(t, idxs)
 
 @patch
-def predict(self:Learner,
-    item, # A raw input: a text, or a (text, text) pair, for a blurr Learner
-    rm_type_tfms:int|None=None, # How many type transforms to skip (default for blurr: the column readers before its own)
-    with_input:bool=False, # Return the decoded input first
-):
-    "fastai's `predict`: decoded prediction, its index and the probabilities; a blurr Learner's raw item skips the column readers"
-    if blurr_batch_tfm(self.dls) is None: return _fastai_predict(self, item, rm_type_tfms=rm_type_tfms, with_input=with_input)
-    _check_predict(self, 'predict')
-    return _fastai_predict(self, item, rm_type_tfms=ifnone(rm_type_tfms, _text_tfm_idx(self.dls)), with_input=with_input)
-Learner.predict.__wrapped__ = _fastai_predict
+@delegates(Learner.get_preds, but=['reorder'])
+def blurr_get_preds(self:Learner,
+    ds_idx:int=1, # `DataLoader` to use if `dl` is None. 0: train. 1: valid
+    dl=None, # `DataLoader` to predict
+    reorder:bool=True, # Put the rows back in the order of the items (`blurr_reorder`)
+    **kwargs # Passed to fastai's `Learner.get_preds` (`with_input`, `with_decoded`, `with_loss`, `act`...)
+) -> tuple:
+    "fastai's `get_preds`, with the rows of length-sorted blurr batches (inputs included) put back in the order of the items"
+    if dl is None: dl = self.dls[ds_idx].new(shuffle=False, drop_last=False)
+    elif isinstance(dl, DataLoader) and dl.drop_last: dl = dl.new(shuffle=False, drop_last=False)
+    if not (reorder and hasattr(dl, 'get_idxs')): return Learner.get_preds(self, dl=dl, reorder=reorder, **kwargs)
+    idxs = dl.get_idxs()   # fixed, as fastai does, so the order we undo is the order the rows came in
+    res = Learner.get_preds(self, dl=dl.new(get_idxs=_ConstantFunc(idxs)), reorder=False, **kwargs)
+    return tuple(blurr_reorder(list(res), tensor(idxs).argsort()))
+
+class BlurrLearner(Learner):
+    "A fastai `Learner` for a blurr model: `predict` takes a raw text or pair, `get_preds` reorders blurr batches (dicts of inputs, raw samples)"
+    def predict(self,
+        item, # A raw input: a text, or a (text, text) pair
+        rm_type_tfms:int|None=None, # How many type transforms to skip (default: the column readers before blurr's)
+        with_input:bool=False, # Return the decoded input first
+    ):
+        "fastai's `predict`: decoded prediction, its index and the probabilities; the raw item skips the column readers"
+        if blurr_batch_tfm(self.dls) is not None:
+            _check_predict(self, 'predict')
+            rm_type_tfms = ifnone(rm_type_tfms, _text_tfm_idx(self.dls))
+        return super().predict(item, rm_type_tfms=rm_type_tfms, with_input=with_input)
+
+    @delegates(Learner.get_preds)
+    def get_preds(self, ds_idx:int=1, dl=None, with_input:bool=False, with_decoded:bool=False, with_loss:bool=False, act=None,
+                  inner:bool=False, reorder:bool=True, cbs=None, **kwargs) -> tuple:
+        "fastai's `get_preds` (same arguments), with `reorder` through blurr batches (`Learner.blurr_get_preds`)"
+        return self.blurr_get_preds(ds_idx, dl, reorder=reorder, with_input=with_input, with_decoded=with_decoded,
+                                    with_loss=with_loss, act=act, inner=inner, cbs=cbs, **kwargs)
 
 # %% ../../nbs/20_modeling.core.ipynb #50819b0a
 @dispatch
@@ -345,14 +365,16 @@ def plot_top_losses(x:HF_BaseInput, y:TensorCategory, samples, outs, raws, losse
     show_table(df)
     return df
 
-_fastai_interp_getitem = getattr(Interpretation.__getitem__, '__wrapped__', Interpretation.__getitem__)
+class BlurrInterpretation(Interpretation):
+    "fastai's `Interpretation` for a blurr model: the rows at `idxs` come back in the order of `idxs`, though blurr batches by length"
+    def __getitem__(self, idxs):
+        "Inputs, predictions, targets, decoded predictions and losses at `idxs` (fastai's, with `blurr_get_preds` in place of `get_preds(reorder=False)`)"
+        if isinstance(idxs, Tensor): idxs = idxs.tolist()
+        if not is_listy(idxs): idxs = [idxs]
+        items = getattr(self.dl.items, 'iloc', L(self.dl.items))[idxs]
+        dl = self.learn.dls.test_dl(items, with_labels=True)
+        inps, preds, targs, decoded = self.learn.blurr_get_preds(dl=dl, with_input=True, with_decoded=True, act=self.act)
+        return inps, preds, targs, decoded, self.losses[idxs]
 
-@patch
-def __getitem__(self:Interpretation, idxs):
-    "fastai's: inputs, predictions, targets, decoded predictions and losses at `idxs`; for blurr, rows in the order of `idxs`"
-    if blurr_batch_tfm(self.learn.dls) is None: return _fastai_interp_getitem(self, idxs)
-    get_preds = self.learn.get_preds
-    self.learn.get_preds = lambda *args, **kwargs: get_preds(*args, **{**kwargs, 'reorder': True})
-    try: return _fastai_interp_getitem(self, idxs)
-    finally: del self.learn.get_preds
-Interpretation.__getitem__.__wrapped__ = _fastai_interp_getitem
+class BlurrClassificationInterpretation(BlurrInterpretation, ClassificationInterpretation):
+    "fastai's `ClassificationInterpretation` (confusion matrix, `most_confused`, report) with `BlurrInterpretation`'s rows for `plot_top_losses`"

@@ -181,7 +181,11 @@ def _compact(a:np.ndarray) -> np.ndarray:
 
 class HF_TokenCache:
     "Token ids of many items kept compactly: per field (input ids, attention mask, ...) one flat integer array, and each item's offsets into it"
-    def __init__(self): self.fields, self.offsets, self._lens, self._parts = {}, np.zeros(1, np.int64), [], {}
+    def __init__(self): self.fields, self.offsets, self.parts, self._lens, self._parts = {}, np.zeros(1, np.int64), {}, [], {}
+
+    def part(self, name:str) -> HF_TokenCache:
+        "A cache of other ids of the same items with lengths of their own (seq2seq targets), kept with this one"
+        return self.parts.setdefault(name, HF_TokenCache())
 
     def add(self, rows:dict):
         "Append items: `rows` maps each field to one list of ids per item (as a tokenizer returns them)"
@@ -195,11 +199,12 @@ class HF_TokenCache:
         if self._lens: self.offsets = np.concatenate([[0], np.cumsum(np.concatenate(self._lens))])
         self.fields = {k: _compact(np.concatenate(v)) for k, v in self._parts.items()}
         self._lens, self._parts = [], {}
+        for o in self.parts.values(): o.done()
         return self
 
     def __len__(self): return len(self.offsets) - 1
     @property
-    def nbytes(self) -> int: return self.offsets.nbytes + sum(a.nbytes for a in self.fields.values())
+    def nbytes(self) -> int: return self.offsets.nbytes + sum(a.nbytes for a in self.fields.values()) + sum(o.nbytes for o in self.parts.values())
     def __repr__(self): return f"HF_TokenCache({len(self):,} items, {self.offsets[-1]:,} tokens, fields {list(self.fields)}, {self.nbytes / 2**20:.1f} MB)"
 
     def item(self, i:int) -> dict:
@@ -295,10 +300,16 @@ class HF_BeforeBatchTransform(ItemTransform):
         try: yield cache
         finally: self._filling = None
 
-    def cached(self, samples:list) -> dict|None:
-        "The padded inputs of `samples` from the token cache they carry (see `HF_SortedDL`), or None when one lacks it"
+    def sample_cache(self, samples:list) -> HF_TokenCache|None:
+        "The token cache that all `samples` carry (see `HF_SortedDL`), when this transform uses one, else None"
         cache = getattr(samples[0], 'token_cache', None) if len(samples) else None
         if cache is None or not self.uses_token_cache or any(getattr(s, 'token_cache', None) is not cache for s in samples): return None
+        return cache
+
+    def cached(self, samples:list) -> dict|None:
+        "The padded inputs of `samples` from the token cache they carry, or None when one lacks it"
+        cache = self.sample_cache(samples)
+        if cache is None: return None
         return cache.padded([s.cache_idx for s in samples], self.pad_values(), self.max_length if self.padding == 'max_length' else None,
                             self.pad_to_multiple_of, left=self.hf_tokenizer.padding_side == 'left')
 

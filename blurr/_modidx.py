@@ -385,6 +385,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                                    'blurr/data/seq2seq.py'),
                                     'blurr.data.seq2seq.HF_Seq2SeqBeforeBatchTransform.input_cuts': ( 'data.seq2seq.html#hf_seq2seqbeforebatchtransform.input_cuts',
                                                                                                       'blurr/data/seq2seq.py'),
+                                    'blurr.data.seq2seq.HF_Seq2SeqBeforeBatchTransform.keep_targets': ( 'data.seq2seq.html#hf_seq2seqbeforebatchtransform.keep_targets',
+                                                                                                        'blurr/data/seq2seq.py'),
                                     'blurr.data.seq2seq.HF_Seq2SeqBeforeBatchTransform.labels': ( 'data.seq2seq.html#hf_seq2seqbeforebatchtransform.labels',
                                                                                                   'blurr/data/seq2seq.py'),
                                     'blurr.data.seq2seq.HF_Seq2SeqBeforeBatchTransform.measure': ( 'data.seq2seq.html#hf_seq2seqbeforebatchtransform.measure',

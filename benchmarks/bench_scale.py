@@ -76,6 +76,10 @@ def run_blurr(a) -> dict:
     t0 = time.perf_counter(); dls = dblock.dataloaders(source, bs=a.bs); create_s = time.perf_counter() - t0
     t0 = time.perf_counter(); b = next(iter(dls.train)); first_s = time.perf_counter() - t0
     peak = hwm_mb(); rss1 = cur_rss_mb()
+    it, n_b = iter(dls.train), min(a.batches, len(dls.train) - 1)   # the per-batch cost of the data pipeline alone (untimed above)
+    t0 = time.perf_counter()
+    for _ in range(n_b): next(it)
+    batch_ms = 1000 * (time.perf_counter() - t0) / max(n_b, 1)
     # padding of one epoch's order, judged with every training text's true token count (untimed)
     dl = dls.train
     texts = [dl.dataset[i][0] for i in range(len(dl.dataset))] if a.rows <= 200_000 or a.source == 'df' else None
@@ -83,7 +87,7 @@ def run_blurr(a) -> dict:
     true = np.concatenate([[min(len(o), a.max_length) for o in hf_tokenizer(texts[i:i + 10000], truncation=False, verbose=False)['input_ids']]
                            for i in range(0, len(texts), 10000)])
     order = list(dl.get_idxs())
-    res = dict(rows=a.rows, source=a.source, bs=a.bs, max_length=a.max_length, create_s=create_s, first_batch_s=first_s,
+    res = dict(rows=a.rows, source=a.source, bs=a.bs, max_length=a.max_length, create_s=create_s, first_batch_s=first_s, batch_ms=batch_ms,
                rss_before_mb=rss0, peak_growth_mb=peak - rss0, rss_after_mb=rss1, arrow_mb=arrow_mb,
                pad_share=pad_share(true, order, a.bs), pad_full_sort=pad_share(true, np.argsort(true, kind='stable'), a.bs),
                first_batch_shape=list(b[0]['input_ids'].shape), cache_mb=getattr(getattr(dl, 'token_cache', None), 'nbytes', 0) / 2**20,
@@ -99,6 +103,7 @@ def main(argv=None):
     p.add_argument('--max-length', type=int, default=128)
     p.add_argument('--seed', type=int, default=42)
     p.add_argument('--cache', choices=['on', 'off'], default=None, help="blurr's token cache (default: blurr's default)")
+    p.add_argument('--batches', type=int, default=100, help='training batches timed after the first (ms a batch)')
     p.add_argument('--vocab', action='store_true', help='give CategoryBlock its vocabulary (no pass over the labels)')
     p.add_argument('--worker', choices=['blurr'], help=argparse.SUPPRESS)
     a = p.parse_args(argv)
@@ -107,14 +112,14 @@ def main(argv=None):
         print(TAG + json.dumps(run_blurr(a)), flush=True); return
     rows = []
     for n in a.rows:
-        args = ['--rows', n, '--source', a.source, '--bs', a.bs, '--max-length', a.max_length, '--seed', a.seed] + \
+        args = ['--rows', n, '--source', a.source, '--bs', a.bs, '--max-length', a.max_length, '--seed', a.seed, '--batches', a.batches] + \
                (['--cache', a.cache] if a.cache else []) + (['--vocab'] if a.vocab else [])
         r = run_worker(__file__, 'blurr', args)
         if r is None: continue
         print(json.dumps(r)); rows.append(r)
     pct = lambda k: lambda r: 100 * r[k]
     print_rows([('rows', 'd', lambda r: r['rows']), ('source', 's', lambda r: r['source']), ('create_s', '.1f', lambda r: r['create_s']),
-                ('first_batch_s', '.2f', lambda r: r['first_batch_s']), ('peak_growth_MB', '.0f', lambda r: r['peak_growth_mb']),
+                ('first_batch_s', '.2f', lambda r: r['first_batch_s']), ('batch_ms', '.2f', lambda r: r['batch_ms']), ('peak_growth_MB', '.0f', lambda r: r['peak_growth_mb']),
                 ('arrow_MB', '.0f', lambda r: r['arrow_mb']), ('cache_MB', '.1f', lambda r: r['cache_mb']),
                 ('pad_%', '.1f', pct('pad_share')), ('full_sort_pad_%', '.1f', pct('pad_full_sort')), ('load', '.1f', lambda r: r['load'])], rows)
 

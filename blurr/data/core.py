@@ -4,7 +4,7 @@
 
 # %% ../../nbs/10_data.core.ipynb #febccb6e
 from __future__ import annotations
-import ast, io, json, math, os, tokenize, warnings
+import ast, io, itertools, json, math, os, tokenize, warnings
 from contextlib import contextmanager
 from collections import Counter
 import pandas as pd
@@ -18,10 +18,10 @@ from ..utils import *
 
 # %% auto #0
 __all__ = ['RAW_SAMPLES', 'BATCH_ORDERS', 'HF_BaseInput', 'check_text', 'held_value', 'to_words', 'check_words', 'ListColReader',
-           'check_label_lists', 'decode_ids', 'HF_TextItemTfm', 'single_threaded_tokenizers', 'HF_ShownText',
-           'HF_BeforeBatchTransform', 'HF_RawSamples', 'raw_samples', 'HF_AfterBatchTransform', 'text_length',
-           'default_num_workers', 'blurr_batch_tfm', 'HF_SortedDL', 'HF_TextBlock', 'shown_str', 'show_table',
-           'samples_table', 'show_batch']
+           'check_label_lists', 'decode_ids', 'HF_TextItemTfm', 'single_threaded_tokenizers', 'HF_TokenCache',
+           'HF_CachedSample', 'HF_ShownText', 'HF_BeforeBatchTransform', 'HF_RawSamples', 'raw_samples',
+           'HF_AfterBatchTransform', 'DatasetReader', 'dataset_samples', 'text_length', 'default_num_workers',
+           'blurr_batch_tfm', 'HF_SortedDL', 'HF_TextBlock', 'shown_str', 'show_table', 'samples_table', 'show_batch']
 
 # %% ../../nbs/10_data.core.ipynb #d7160be2
 class HF_BaseInput(TensorBase):
@@ -112,8 +112,9 @@ def check_label_lists(dl):
 
 # %% ../../nbs/10_data.core.ipynb #2b7a410c
 def _row_name(tls, i):
-    "How to name item `i` of `tls` to a person: its DataFrame index label when there is one"
+    "How to name item `i` of `tls` to a person: its DataFrame index label, or its row of a `datasets.Dataset`, when there is one"
     items = getattr(tls, 'items', None)
+    if isinstance(first(getattr(getattr(tls, 'tfms', None), 'fs', [])), DatasetReader): return f"row {items[i]} of the dataset"
     if not isinstance(items, pd.DataFrame): return f"item {i}"
     label = items.index[i]
     return f"row {label.item() if isinstance(label, np.generic) else label!r}"   # `row 2`, not `row np.int64(2)`
@@ -142,8 +143,10 @@ class HF_TextItemTfm(Transform):
     def check(self, o, where='this input'): return check_words(o, where) if self.split_words else check_text(o, where)
     def setups(self, items):
         _check_columns(items)
-        col = _col_name(items)
-        for i, o in enumerate(items): self.check(o, where=f"{_row_name(items, i)}{col}")
+        col, fs = _col_name(items), getattr(getattr(items, 'tfms', None), 'fs', [])
+        # read from a `datasets.Dataset`: the column in Arrow slices, not row by row through the pipeline
+        values = fs[0].values(items.items) if len(fs) == 1 and isinstance(fs[0], DatasetReader) else items
+        for i, o in enumerate(values): self.check(o, where=f"{_row_name(items, i)}{col}")
     def encodes(self, o): return self.check(o)
     def decodes(self, o:HF_BaseInput):
         "Decode ids to text, text-pair segments joined by the separator (task modules add `decodes` for their own input types)"
@@ -167,6 +170,79 @@ def single_threaded_tokenizers():
     try: yield
     finally: os.environ.pop('TOKENIZERS_PARALLELISM', None)
 
+# %% ../../nbs/10_data.core.ipynb #18d1b289
+def _compact(a:np.ndarray) -> np.ndarray:
+    "The integers `a` in the smallest integer type that holds them (token ids of a 30k vocabulary fit in 2 bytes, masks in 1)"
+    if not len(a): return a.astype(np.uint8)
+    lo, hi = int(a.min()), int(a.max())
+    for t in ((np.uint8, np.uint16, np.uint32) if lo >= 0 else (np.int8, np.int16, np.int32)):
+        if np.iinfo(t).min <= lo and hi <= np.iinfo(t).max: return a.astype(t)
+    return a.astype(np.int64)
+
+class HF_TokenCache:
+    "Token ids of many items kept compactly: per field (input ids, attention mask, ...) one flat integer array, and each item's offsets into it"
+    def __init__(self): self.fields, self.offsets, self.parts, self._lens, self._parts = {}, np.zeros(1, np.int64), {}, [], {}
+
+    def part(self, name:str) -> HF_TokenCache:
+        "A cache of other ids of the same items with lengths of their own (seq2seq targets), kept with this one"
+        return self.parts.setdefault(name, HF_TokenCache())
+
+    def add(self, rows:dict):
+        "Append items: `rows` maps each field to one list of ids per item (as a tokenizer returns them)"
+        lens = np.fromiter(map(len, rows['input_ids']), np.int64, len(rows['input_ids']))
+        self._lens.append(lens)
+        for k, v in rows.items():
+            self._parts.setdefault(k, []).append(_compact(np.fromiter(itertools.chain.from_iterable(v), np.int64, int(lens.sum()))))
+
+    def done(self):
+        "Join what `add` gathered into one array per field"
+        if self._lens: self.offsets = np.concatenate([[0], np.cumsum(np.concatenate(self._lens))])
+        self.fields = {k: _compact(np.concatenate(v)) for k, v in self._parts.items()}
+        self._lens, self._parts = [], {}
+        for o in self.parts.values(): o.done()
+        return self
+
+    def __len__(self): return len(self.offsets) - 1
+    @property
+    def nbytes(self) -> int: return self.offsets.nbytes + sum(a.nbytes for a in self.fields.values()) + sum(o.nbytes for o in self.parts.values())
+    def __repr__(self): return f"HF_TokenCache({len(self):,} items, {self.offsets[-1]:,} tokens, fields {list(self.fields)}, {self.nbytes / 2**20:.1f} MB)"
+
+    def item(self, i:int) -> dict:
+        "The ids of item `i`, one array per field"
+        return {k: a[self.offsets[i]:self.offsets[i + 1]] for k, a in self.fields.items()}
+
+    def padded(self,
+        idxs:list[int], # The items of a batch
+        pad_values:dict, # The fill of each field
+        width:int|None=None, # Length of the padded rows (default: the longest item)
+        multiple:int|None=None, # Round the width up to a multiple of this
+        left:bool=False, # Pad on the left (the tokenizer's `padding_side`)
+    ) -> dict:
+        "The items `idxs` as one padded `int64` tensor per field, as the tokenizer pads them"
+        idxs = np.asarray(idxs, dtype=np.int64)
+        starts, lens = self.offsets[idxs], self.offsets[idxs + 1] - self.offsets[idxs]
+        n = int(lens.max(initial=0)) if width is None else width
+        if multiple: n += -n % multiple
+        # where each row's tokens go: its first `len` positions (right padding) or its last ones (left padding)
+        pos = np.arange(n)[None]
+        filled = pos >= (n - lens)[:, None] if left else pos < lens[:, None]
+        # the batch's positions in the flat arrays, item after item: row-major order of `filled`
+        take = np.repeat(starts - np.cumsum(lens) + lens, lens) + np.arange(int(lens.sum()))
+        res = {}
+        for k, a in self.fields.items():
+            out = np.full((len(idxs), n), pad_values[k], dtype=np.int64)
+            out[filled] = a[take]
+            res[k] = torch.from_numpy(out)
+        return res
+
+class HF_CachedSample(tuple):
+    "A sample that also says where its token ids are kept: `token_cache` and its index `cache_idx` there (set by `HF_SortedDL`)"
+    def __new__(cls, sample, token_cache:HF_TokenCache, cache_idx:int):
+        res = super().__new__(cls, sample)
+        res.token_cache, res.cache_idx = token_cache, cache_idx
+        return res
+
+
 # %% ../../nbs/10_data.core.ipynb #4a8b13f9
 class HF_ShownText(str):
     "A text as the user gave it, for display; `cut`: how many of its characters the model sees, when it was truncated"
@@ -183,6 +259,7 @@ class HF_BeforeBatchTransform(ItemTransform):
     batch_order = 'shuffled'   # the order of training batches the task learns best from: `HF_SortedDL`'s default
     predict_method = 'blurr_predict'   # the `Learner` method that predicts raw inputs for the task
     cuts_long_inputs = True   # long inputs are truncated to `max_length` (tasks that read them in windows set False)
+    caches_tokens = True   # `encodes` can pad a batch from the ids the length pass kept; a subclass says so in its own body (else off)
     def __init__(self,
         hf_arch:str, # `config.model_type` of the model, e.g. 'bert'
         hf_tokenizer:PreTrainedTokenizerBase, # A fast tokenizer that fits the model
@@ -192,6 +269,7 @@ class HF_BeforeBatchTransform(ItemTransform):
         is_split_into_words:bool=False, # Texts are lists of words (token classification)
         pad_to_multiple_of:int|None=None, # Round the padded length up to a multiple of this (8 or 64 helps tensor cores)
         tokenizer_kwargs:dict|None=None, # Any other arguments for the tokenizer call
+        cache_tokens:bool=True, # Keep each item's token ids from the length pass and only pad them at batch time (where exact)
     ):
         store_attr()
         self.tokenizer_kwargs = tokenizer_kwargs or {}
@@ -204,6 +282,42 @@ class HF_BeforeBatchTransform(ItemTransform):
 
     @property
     def truncating(self) -> bool: return self.truncation is not False and self.max_length is not None
+
+    @property
+    def uses_token_cache(self) -> bool:
+        "Whether batches are padded from the ids the length pass kept: asked for (`cache_tokens`), stated exact by the task's own class, padded as the cache pads"
+        return getattr(self, 'cache_tokens', True) and vars(type(self)).get('caches_tokens', False) and self.padding in (True, 'longest', 'max_length')
+
+    def pad_values(self) -> dict:
+        "The padding of each field the tokenizer returns"
+        tok = self.hf_tokenizer
+        return {'input_ids': tok.pad_token_id, 'attention_mask': 0, 'token_type_ids': tok.pad_token_type_id, 'special_tokens_mask': 1}
+
+    @contextmanager
+    def filling(self, cache:HF_TokenCache|None):
+        "Inside this block the length pass (`lengths`) also keeps every item's ids in `cache`"
+        self._filling = cache
+        try: yield cache
+        finally: self._filling = None
+
+    def sample_cache(self, samples:list) -> HF_TokenCache|None:
+        "The token cache that all `samples` carry (see `HF_SortedDL`), when this transform uses one, else None"
+        cache = getattr(samples[0], 'token_cache', None) if len(samples) else None
+        if cache is None or not self.uses_token_cache or any(getattr(s, 'token_cache', None) is not cache for s in samples): return None
+        return cache
+
+    def cached(self, samples:list) -> dict|None:
+        "The padded inputs of `samples` from the token cache they carry, or None when one lacks it"
+        cache = self.sample_cache(samples)
+        if cache is None: return None
+        return cache.padded([s.cache_idx for s in samples], self.pad_values(), self.max_length if self.padding == 'max_length' else None,
+                            self.pad_to_multiple_of, left=self.hf_tokenizer.padding_side == 'left')
+
+    def report_cache(self, cache:HF_TokenCache, where:str):
+        "Say once how much memory the token cache takes, when it is large"
+        if cache.nbytes >= 64 * 2**20 and f'cache/{where}' not in self._warned:
+            self._warned.add(f'cache/{where}')
+            print(f"blurr: the token ids of {where} take {cache.nbytes / 2**20:,.0f} MB ({len(cache):,} items); `cache_tokens=False` tokenizes at batch time instead.")
 
     def tokenizer_call(self, xs:list, **kwargs):
         "The tokenizer on a list of inputs (texts, text pairs or word lists), truncated to `max_length`"
@@ -227,15 +341,22 @@ class HF_BeforeBatchTransform(ItemTransform):
         kwargs = {'return_overflowing_tokens': self.truncating, **kwargs}
         return self.tokenizer_call(xs, padding=self.padding, pad_to_multiple_of=self.pad_to_multiple_of, return_tensors='pt', **kwargs)
 
-    def lengths(self, xs:list, where:str='the inputs') -> list[int]:
-        "Token count of each input as the model gets it: the sort key for length-sorted batches; how many of `where` are cut is reported once"
-        if not (self.truncating and self.cuts_long_inputs): return [len(ids) for ids in self.tokenizer_call(xs)['input_ids']]
-        n = [len(ids) for ids in self.tokenizer_call(xs, truncation=False, verbose=False)['input_ids']]
-        n_cut = sum(k > self.max_length for k in n)
+    def lengths(self, xs:list, where:str='the inputs', chunk:int=4096) -> list[int]:
+        "Token count of each input as the model gets it (the sort key), `chunk` inputs a call; how many of `where` are cut is reported once; the ids go to the cache being filled"
+        cutting, res, n_cut = self.truncating and self.cuts_long_inputs, [], 0
+        cache = getattr(self, '_filling', None)
+        for lo in range(0, len(xs), chunk):   # in chunks: a tokenizer's encodings of a whole split take GBs
+            enc = self.tokenizer_call(xs[lo:lo + chunk], return_overflowing_tokens=cutting)
+            owner = enc.get('overflow_to_sample_mapping', None) or range(len(enc['input_ids']))
+            first = [j for j in range(len(owner)) if j == 0 or owner[j] != owner[j - 1]]   # a text with more windows than one was cut
+            n_cut += len({owner[j] for j in range(1, len(owner)) if owner[j] == owner[j - 1]})
+            rows = {k: [enc[k][j] for j in first] for k in enc.keys() if k != 'overflow_to_sample_mapping'}
+            res += [len(o) for o in rows['input_ids']]
+            if cache is not None and set(rows) <= set(self.pad_values()): cache.add(rows)
         if n_cut: self.warn_once(f'max_length/{where}', f"{n_cut} of {len(xs)} texts of {where} are longer than max_length={self.max_length} "
                                  "tokens and are truncated: the model sees only their beginning. Pass a larger `max_length` to the "
                                  "batch transform if the model allows it, or split long texts. (Shown once.)")
-        return [min(k, self.max_length) for k in n]
+        return res
 
     def measure(self, samples:list, where:str='the inputs', row_name:Callable=lambda i: f"item {i}") -> list[int]:
         "The sort keys (`lengths`) of a whole split's samples, built once by the DataLoader; tasks also count here what their targets lose"
@@ -261,6 +382,8 @@ class HF_BeforeBatchTransform(ItemTransform):
         with single_threaded_tokenizers(): return super().__call__(samples, **kwargs)
 
     def encodes(self, samples:list):
+        enc = self.cached(samples)
+        if enc is not None: return [({k: v[j] for k, v in enc.items()},) + tuple(s[1:]) for j, s in enumerate(samples)]
         enc = self.tokenize([s[0] for s in samples])
         keep = self.first_windows(enc, len(samples))
         names = [k for k in enc.keys() if k != 'overflow_to_sample_mapping']
@@ -334,6 +457,56 @@ class HF_AfterBatchTransform(ItemTransform):
         if raw is not None and isinstance(res[0], TensorBase): res[0].raw = raw
         return res
 
+# %% ../../nbs/10_data.core.ipynb #79af0bd7
+class DatasetReader(DisplayedTransform):
+    "A DataBlock getter for a Hugging Face `datasets.Dataset` `ds` whose items are its row numbers (`range(len(ds))`): the value of column(s) `cols` of a row, read from Arrow memory"
+    def __init__(self,
+        ds, # A `datasets.Dataset` (memory-mapped from disk, or in memory)
+        cols:str|list[str], # A column, or several (their values of a row as a tuple, e.g. a text pair)
+    ):
+        missing = [c for c in listify(cols) if c not in ds.column_names]
+        if missing: raise KeyError(f"The dataset has no column(s) {missing}; its columns are {ds.column_names}. Fix the `DatasetReader`.")
+        super().__init__()
+        self.ds, self.cols, self.pair, self._arrays = ds, listify(cols), not isinstance(cols, str), None
+
+    def __getstate__(self): return {**self.__dict__, '_arrays': None}   # pickled with the dataset, not with copies of its columns
+
+    @property
+    def arrays(self) -> list:
+        "The Arrow arrays of the columns, rows in the dataset's order (a `select`/`shuffle` view is flattened once)"
+        if self._arrays is None:
+            ds = self.ds.flatten_indices() if getattr(self.ds, '_indices', None) is not None else self.ds
+            self._arrays = [ds.data.column(c) for c in self.cols]
+        return self._arrays
+
+    def _value(self, vals): return tuple(vals) if self.pair else vals[0]
+    def encodes(self, i): return self._value([a[int(i)].as_py() for a in self.arrays])
+
+    def values(self, rows, chunk:int=8192) -> list:
+        "The values of many `rows`, `chunk` at a time: an Arrow slice converted at once when the rows lie close together, else row by row"
+        rows, res = [int(r) for r in rows], []
+        for lo in range(0, len(rows), chunk):
+            part = rows[lo:lo + chunk]
+            a, b = min(part), max(part) + 1
+            if b - a <= 4 * len(part): cols = [[vals[r - a] for r in part] for vals in (arr.slice(a, b - a).to_pylist() for arr in self.arrays)]
+            else: cols = [[arr[r].as_py() for r in part] for arr in self.arrays]
+            res += [self._value(v) for v in zip(*cols)]
+        return res
+
+def dataset_samples(dset) -> list|None:
+    "The samples of a fastai `Datasets` split read in Arrow batches when its inputs come from a `DatasetReader` (checked), with targets that need no transform; else None"
+    tls = getattr(dset, 'tls', None)
+    if not tls or not all(len(tl.tfms.fs) and isinstance(tl.tfms.fs[0], DatasetReader) for tl in tls[:1]): return None
+    checks = tls[0].tfms.fs[1:]
+    if not all(isinstance(t, HF_TextItemTfm) for t in checks): return None   # other item transforms: per item
+    xs = tls[0].tfms.fs[0].values(tls[0].items)
+    for t in checks: xs = [t.check(x) for x in xs]   # already checked at setup: this gives their form (a word list from a string)
+    # a target's raw value is its sample part when nothing transforms it (a target text), else the sort does without it
+    plain = [tl for tl in tls[1:] if isinstance(tl.tfms.fs[0], DatasetReader) and all(type(t).__name__ == 'HF_TextTarget' for t in tl.tfms.fs[1:])]
+    if len(plain) < len(tls) - 1: return [(x,) for x in xs]
+    return list(zip(xs, *(tl.tfms.fs[0].values(tl.items) for tl in plain)))
+
+
 # %% ../../nbs/10_data.core.ipynb #69e1bb0e
 def text_length(sample) -> int:
     "Number of characters of a sample's text (or text pair, or word list): the sort key when no tokenizer can count"
@@ -371,16 +544,21 @@ class HF_SortedDL(SortedDL):
     ):
         count_tokens = sort_func is None and res is None
         kwargs['num_workers'] = default_num_workers() if num_workers is None else num_workers
-        self.cache_items, self.items_cache = cache_items, None
+        self.cache_items, self.items_cache, self.token_cache = cache_items, None, None
         # when counting tokens we measure every item ourselves, after the DataLoader is set up
         super().__init__(dataset, sort_func=sort_func or text_length, res=[] if count_tokens else res, **kwargs)
         self.batch_order = batch_order or getattr(blurr_batch_tfm(self), 'batch_order', 'shuffled')
         if self.batch_order not in BATCH_ORDERS: raise ValueError(f"batch_order={batch_order!r}: use one of {BATCH_ORDERS}.")
         if count_tokens:
-            items = [self.do_item(i) for i in range_of(self.dataset)]
+            samples = dataset_samples(self.dataset)   # read in Arrow batches from a `datasets.Dataset` (`DatasetReader`)
+            items = samples if samples is not None else [self.do_item(i) for i in range_of(self.dataset)]
             self.res = self.token_lengths(items)
             if len(self.res): self.idx_max = np.argmax(self.res)
-            if cache_items: self.items_cache = items
+            if cache_items and samples is None: self.items_cache = items
+
+    def retain(self, res, b):
+        "fastai's `retain` (the batch keeps the types of the samples' parts), a cached sample read as the plain tuple it is"
+        return super().retain(res, [tuple(b[0])] if is_listy(b) and len(b) and isinstance(b[0], HF_CachedSample) else b)
 
     def do_batch(self, b):
         "fastai's batch of the samples `b`, which also carries them as they were (`HF_RawSamples`) for display"
@@ -403,7 +581,12 @@ class HF_SortedDL(SortedDL):
         "The sort key of each item, from the batch transform's `measure` (which also reports what the split's items lose)"
         tfm, tls = blurr_batch_tfm(self), getattr(self.dataset, 'tls', [self.dataset])[0]
         if tfm is None or not len(items): return [text_length(o) for o in items]
-        return tfm.measure(items, where=self.split_name(), row_name=partial(_row_name, tls))
+        where = self.split_name()
+        # the ids are exact for the items this DataLoader serves only when they are the same every epoch (`cache_items`)
+        with tfm.filling(HF_TokenCache() if self.cache_items and tfm.uses_token_cache else None) as cache:
+            res = tfm.measure(items, where=where, row_name=partial(_row_name, tls))
+        if cache is not None and len(cache.done()) == len(items): self.token_cache = cache; tfm.report_cache(cache, where)
+        return res
 
     def shuffle_fn(self, idxs):
         if self.batch_order == 'shuffled': return super().shuffle_fn(idxs)
@@ -418,11 +601,16 @@ class HF_SortedDL(SortedDL):
     def new(self, dataset=None, **kwargs):
         kwargs.setdefault('batch_order', self.batch_order)
         res = super().new(dataset=dataset, **kwargs)
-        if dataset is None and res.cache_items: res.items_cache = self.items_cache   # the same items: share them
+        if dataset is None and res.cache_items: res.items_cache, res.token_cache = self.items_cache, self.token_cache   # the same items: share them
         return res
 
     def do_item(self, s):
-        if self.items_cache is not None and s is not None: return self.items_cache[s]
+        "Item `s` (from the items built at creation when kept), carrying where its token ids are kept when there is a token cache"
+        res = self.items_cache[s] if self.items_cache is not None and s is not None else self.build_item(s)
+        return res if self.token_cache is None or s is None or res is None else HF_CachedSample(res, self.token_cache, s)
+
+    def build_item(self, s):
+        "Item `s` through fastai's per-item pipeline; an error names the split and row"
         try: return super().do_item(s)
         except Exception as e:
             tls = getattr(self.dataset, 'tls', [self.dataset])[0]

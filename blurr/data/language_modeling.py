@@ -88,6 +88,7 @@ class HF_CausalLMBeforeBatchTransform(HF_BeforeBatchTransform):
     "Documents tokenized at batch time into rows of next-token targets: long ones cut into blocks (no token lost), short ones optionally packed"
     predict_method = 'blurr_generate'
     cuts_long_inputs = False   # a long document is cut into blocks, never truncated
+    caches_tokens = True   # a document's ids are the same every epoch: the length pass keeps them; blocks and packing are per batch
     def __init__(self,
         hf_arch:str, # `config.model_type` of the model
         hf_tokenizer:PreTrainedTokenizerBase, # Its tokenizer (with a pad token: `ensure_pad_token`)
@@ -109,9 +110,15 @@ class HF_CausalLMBeforeBatchTransform(HF_BeforeBatchTransform):
         eos = self.hf_tokenizer.eos_token_id
         return [o + [eos] if self.add_eos and eos is not None and o[-1:] != [eos] else o for o in ids]
 
+    def sample_ids(self, samples:list) -> list[list[int]]:
+        "The document ids of each sample: from the token cache the samples carry, else tokenized"
+        cache = self.sample_cache(samples)
+        if cache is None: return self.document_ids([s[0] for s in samples])
+        return [cache.item(s.cache_idx)['input_ids'].tolist() for s in samples]
+
     def rows(self, samples:list) -> list[dict]:
         "The training rows of a batch of samples (`causal_rows`)"
-        return causal_rows(self.document_ids([s[0] for s in samples]), self.max_length, self.packing, self.ignore_index)
+        return causal_rows(self.sample_ids(samples), self.max_length, self.packing, self.ignore_index)
 
     def collate_rows(self, rows:list[dict]) -> tuple[dict, Tensor]:
         "The rows as tensors padded on the right, and their targets; packed rows get position ids (restarting per document) instead of an attention mask"
@@ -129,8 +136,9 @@ class HF_CausalLMBeforeBatchTransform(HF_BeforeBatchTransform):
         return [({k: v[i] for k, v in x.items()}, y[i]) for i in range(len(y))]
 
     def measure(self, samples:list, where:str='the inputs', row_name:Callable=lambda i: f"item {i}") -> list[int]:
-        "Sort keys (token counts); how many documents are cut into blocks is reported once per split"
+        "Sort keys (token counts); how many documents are cut into blocks is reported once per split; the ids go to the cache being filled"
         ids = self.document_ids([s[0] for s in samples])
+        if getattr(self, '_filling', None) is not None: self._filling.add({'input_ids': ids})
         long = [i for i, o in enumerate(ids) if len(o) > self.max_length]
         if long:
             i = max(long, key=lambda j: len(ids[j]))

@@ -46,6 +46,7 @@ def encoder_decoder_tokens(hf_tokenizer:PreTrainedTokenizerBase) -> dict:
 class HF_Seq2SeqBeforeBatchTransform(HF_BeforeBatchTransform):
     "Tokenizes sources and targets at batch time; labels padded with `ignore_index` and passed to the model for its decoder inputs"
     predict_method = 'blurr_generate'
+    caches_tokens = True   # sources and targets are tokenized the same every epoch: the length pass keeps both
     def __init__(self,
         hf_arch:str, # `config.model_type` of the model
         hf_tokenizer:PreTrainedTokenizerBase, # Its tokenizer
@@ -81,11 +82,16 @@ class HF_Seq2SeqBeforeBatchTransform(HF_BeforeBatchTransform):
         n = self.max_target_length and self.max_target_length + (self.decoder_start_token_id is not None)
         return self.hf_tokenizer(text_target=list(targets), **{'max_length': n, 'truncation': n is not None, **kwargs})
 
-    def labels(self, targets:list[str]) -> Tensor:
-        "Target token ids without a leading decoder start token, cut to `max_target_length` (reported once), padded with `ignore_index`"
-        enc = self.target_ids(targets, return_overflowing_tokens=self.max_target_length is not None, padding=self.padding, return_tensors='pt')
-        keep = self.first_windows(enc, len(targets), what='target', limit='max_target_length')
-        ids = enc['input_ids'][keep].masked_fill(enc['attention_mask'][keep] == 0, self.ignore_index)
+    def labels(self, targets:list[str], cache:HF_TokenCache|None=None, idxs:list[int]|None=None) -> Tensor:
+        "Target token ids (from `cache` when given) without a leading decoder start token, cut to `max_target_length` (reported once), padded with `ignore_index`"
+        if cache is not None:
+            n = self.max_target_length and self.max_target_length + (self.decoder_start_token_id is not None)
+            ids = cache.padded(idxs, {'input_ids': self.ignore_index}, n if self.padding == 'max_length' else None,
+                               left=self.hf_tokenizer.padding_side == 'left')['input_ids']
+        else:
+            enc = self.target_ids(targets, return_overflowing_tokens=self.max_target_length is not None, padding=self.padding, return_tensors='pt')
+            keep = self.first_windows(enc, len(targets), what='target', limit='max_target_length')
+            ids = enc['input_ids'][keep].masked_fill(enc['attention_mask'][keep] == 0, self.ignore_index)
         if self.decoder_start_token_id is not None and (ids[:, 0] == self.decoder_start_token_id).all():
             ids = ids[:, 1:]   # the decoder reads it already (seq2seq targets are padded on the right)
         return F.pad(ids, (0, -ids.shape[1] % (self.pad_to_multiple_of or 1)), value=self.ignore_index)
@@ -93,8 +99,17 @@ class HF_Seq2SeqBeforeBatchTransform(HF_BeforeBatchTransform):
     def measure(self, samples:list, where:str='the inputs', row_name:Callable=lambda i: f"item {i}") -> list[int]:
         "Sort keys: source tokens, task prefix included (the core reports cut sources); cut and empty targets are reported too"
         res = self.lengths([self.task_prefix + s[0] for s in samples], where)
-        if len(samples) and len(samples[0]) > 1: self.report_targets([s[1] for s in samples], where, row_name)
+        if len(samples) and len(samples[0]) > 1:
+            self.report_targets([s[1] for s in samples], where, row_name)
+            if getattr(self, '_filling', None) is not None: self.keep_targets([s[1] for s in samples], self._filling.part('labels'))
         return res
+
+    def keep_targets(self, targets:list[str], cache:HF_TokenCache, chunk:int=4096):
+        "Put each target's ids, cut as `labels` cuts them, in `cache`"
+        for lo in range(0, len(targets), chunk):
+            enc = self.target_ids(targets[lo:lo + chunk], return_overflowing_tokens=self.max_target_length is not None)
+            owner = enc.get('overflow_to_sample_mapping', None) or range(len(enc['input_ids']))
+            cache.add({'input_ids': [enc['input_ids'][j] for j in range(len(owner)) if j == 0 or owner[j] != owner[j - 1]]})
 
     def report_targets(self, targets:list[str], where:str='the inputs', row_name:Callable=lambda i: f"item {i}"):
         "Warn once per split how many `targets` `max_target_length` cuts (naming the longest), and which the tokenizer reads as nothing"
@@ -114,9 +129,12 @@ class HF_Seq2SeqBeforeBatchTransform(HF_BeforeBatchTransform):
                            "at once there. Fix or drop those rows. (Shown once.)")
 
     def encodes(self, samples:list):
-        enc = self.tokenize([s[0] for s in samples])
+        cache = self.sample_cache(samples)
+        enc = self.cached(samples) if cache is not None else self.tokenize([s[0] for s in samples])
         if len(samples[0]) < 2: return [({k: v[i] for k, v in enc.items()},) for i in range(len(samples))]
-        enc['labels'] = self.labels([s[1] for s in samples])
+        targets = cache.parts.get('labels') if cache is not None else None
+        if targets is not None and len(targets) == len(cache): enc['labels'] = self.labels(None, targets, [s.cache_idx for s in samples])
+        else: enc['labels'] = self.labels([s[1] for s in samples])
         return [({k: v[i] for k, v in enc.items()}, enc['labels'][i]) + tuple(s[2:]) for i, s in enumerate(samples)]
 
     def decode_batch(self, b:list):

@@ -14,6 +14,7 @@ from .seq2seq import *
 from .language_modeling import *
 from .masked_lm import *
 from .lora import *
+from .distributed import *
 from ..learner import *
 from ..save import *
 

@@ -19,25 +19,26 @@ CHECK_DOC = ("`python -m blurr.distributed_check`: tiny models trained and valid
              "or several under `torchrun` / `accelerate launch`); the main process writes the gathered validation figures as JSON.")
 
 def check_df(task:str, n:int=128, n_valid:int=37) -> pd.DataFrame:
-    "The same small data set in every process: questions vs statements, or the names (title-case words after the first) to tag"
+    "The same small data set in every process: whether a text has the word 'a', or the names (title-case words after the first) to tag"
     texts, valid = tiny_corpus(n), [i >= n - n_valid for i in range(n)]
     if task == 'classification':
-        return pd.DataFrame({'text': texts, 'label': ['question' if t.endswith('?') else 'statement' for t in texts], 'is_valid': valid})
+        return pd.DataFrame({'text': texts, 'label': ['a' if 'a' in t.lower().split() else 'no a' for t in texts], 'is_valid': valid})
     words = [t.split() for t in texts]
     return pd.DataFrame({'words': words, 'tags': [['B-PER' if i and w.istitle() else 'O' for i, w in enumerate(ws)] for ws in words],
                          'is_valid': valid})
 
 def check_learner(task:str, model, bs:int=8) -> Learner:
     set_seed(0)   # the new head's weights, the same in every process
-    make = {'classification': classification_learner, 'ner': ner_learner}[task]
-    return make(check_df(task), model, valid='is_valid', bs=bs)
+    if task == 'classification':   # F1 as well: fastai's AccumMetric, gathered otherwise than accuracy (an AvgMetric)
+        return classification_learner(check_df(task), model, valid='is_valid', bs=bs, metrics=[accuracy, F1Score()])
+    return ner_learner(check_df(task), model, valid='is_valid', bs=bs)
 
-def run_check(task:str, model, out:Path, fit:bool=True, lr:float=1e-3) -> dict:
+def run_check(task:str, model, out:Path, fit:bool=True, epochs:int=6, lr:float=5e-3) -> dict:
     "Fit one epoch (optional) and save; validate and predict: the main process writes the gathered figures to `out/{task}.json`"
     learn = check_learner(task, model)
     res = {'processes': max(num_distrib(), 1)}
     if fit:
-        with learn.distrib_ctx(): learn.fit(1, lr)
+        with learn.distrib_ctx(): learn.fit_one_cycle(epochs, lr)
         learn.blurr_save(out/task)   # the main process writes; the others wait, so all see it whole
         seen = [(out/task/'blurr.json').is_file()] * max(num_distrib(), 1)
         if num_distrib() > 1: torch.distributed.all_gather_object(seen, seen[0])

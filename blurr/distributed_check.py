@@ -66,4 +66,5 @@ def main(argv=None):
         res = run_check(task, model, out, fit=not args.no_fit)
         if not rank_distrib(): print(task, json.dumps(res['metrics']))
 
+# %% ../nbs/26a_distributed_check.ipynb #058091bf
 if __name__ == '__main__': main()

@@ -15,6 +15,7 @@ from .language_modeling import *
 from .masked_lm import *
 from .lora import *
 from .distributed import *
+from .memory import *
 from ..learner import *
 from ..save import *
 

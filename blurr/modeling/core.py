@@ -131,7 +131,7 @@ class HF_DecoderInputs(Callback):
 
 def blurr_callbacks(use_model_loss:bool=False) -> list[Callback]:
     "The callbacks of a blurr Learner, one per concern; `HF_BaseModelCallback` adds those a Learner lacks"
-    from .distributed import HF_DistributedGather   # several processes (`distrib_ctx`); imports fastai.distributed and accelerate
+    from blurr.modeling.distributed import HF_DistributedGather   # several processes (`distrib_ctx`); imports fastai.distributed and accelerate
     return [HF_TokenizerCheck(), HF_AutocastDevice(), HF_DecoderInputs(), *([HF_ModelLoss()] if use_model_loss else []),
             HF_DistributedGather(), HF_BaseModelCallback()]
 

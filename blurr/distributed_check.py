@@ -27,11 +27,12 @@ def check_df(task:str, n:int=128, n_valid:int=37) -> pd.DataFrame:
     return pd.DataFrame({'words': words, 'tags': [['B-PER' if i and w.istitle() else 'O' for i, w in enumerate(ws)] for ws in words],
                          'is_valid': valid})
 
-def check_learner(task:str, model, bs:int=8) -> Learner:
+def check_learner(task:str, model, bs:int|None=None) -> Learner:
+    "A learner of `task` on `check_df`, the same in every process; batches of 8 (classification: 37 validation items, 3 batches and 2) or 4 (NER: more steps)"
     set_seed(0)   # the new head's weights, the same in every process
     if task == 'classification':   # F1 as well: fastai's AccumMetric, gathered otherwise than accuracy (an AvgMetric)
-        return classification_learner(check_df(task), model, valid='is_valid', bs=bs, metrics=[accuracy, F1Score()])
-    return ner_learner(check_df(task), model, valid='is_valid', bs=bs)
+        return classification_learner(check_df(task), model, valid='is_valid', bs=bs or 8, metrics=[accuracy, F1Score()])
+    return ner_learner(check_df(task), model, valid='is_valid', bs=bs or 4)
 
 def run_check(task:str, model, out:Path, fit:bool=True, epochs:int=6, lr:float=5e-3) -> dict:
     "Fit one epoch (optional) and save; validate and predict: the main process writes the gathered figures to `out/{task}.json`"
@@ -46,6 +47,9 @@ def run_check(task:str, model, out:Path, fit:bool=True, epochs:int=6, lr:float=5
     with learn.distrib_ctx():
         record = learn.validate()
         preds, targs = learn.get_preds(act=noop)   # NER's logits differ in length from batch to batch: a list of rows
+        valid = check_df(task).query('is_valid')
+        if task == 'classification': res['predicted'] = [round(p['score'], 5) for p in learn.blurr_predict(valid.text.tolist())]
+        else: res['predicted'] = [p['labels'] for p in learn.blurr_predict_tokens(valid.words.tolist())]
     res['metrics'] = dict(zip(['valid_loss'] + [m.name for m in learn.metrics], [float(v) for v in record]))
     res['n_preds'] = len(preds)
     res['pred_sums'] = [float(p.float().sum()) for p in preds]

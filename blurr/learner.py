@@ -161,7 +161,7 @@ def blurr_learner(
     if spec.check is not None: spec.check(dls, model.hf_model)
     cbs = L(kwargs.pop('cbs', None))
     if not any(isinstance(c, HF_BaseModelCallback) or c is HF_BaseModelCallback for c in cbs):
-        cbs = L(HF_BaseModelCallback(use_model_loss=ifnone(use_model_loss, spec.use_model_loss))) + cbs
+        cbs = L(blurr_callbacks(use_model_loss=ifnone(use_model_loss, spec.use_model_loss))) + cbs
     kwargs = {'opt_func': TorchAdamW, 'splitter': hf_splitter, **kwargs}
     if kwargs.get('metrics') is None: kwargs['metrics'] = spec.metrics(dls)
     if kwargs.get('loss_func') is None and spec.loss_func is not None and target_loss(dls) is None: kwargs['loss_func'] = spec.loss_func()

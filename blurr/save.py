@@ -99,8 +99,9 @@ def blurr_save(self:Learner,
     desc = {'format': BLURR_FORMAT, 'task': task.name, 'batch_transform': describe_batch_tfm(tfm), 'target': describe_target(self),
             'bs': self.dls.bs, 'generate_kwargs': _generate_kwargs(self),
             'versions': {'blurr': blurr.__version__, 'fastai': fastai.__version__, 'transformers': transformers.__version__}}
-    path = Path(self.blurr_save_pretrained(path))
-    (path/BLURR_JSON).write_text(json.dumps(desc, indent=2))
+    path = Path(self.blurr_save_pretrained(path))   # in the main process only, as is what follows
+    if not rank_distrib(): (path/BLURR_JSON).write_text(json.dumps(desc, indent=2))
+    distrib_barrier()
     return path
 
 # %% ../nbs/31_save.ipynb #2fcce414

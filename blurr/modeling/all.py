@@ -14,6 +14,8 @@ from .seq2seq import *
 from .language_modeling import *
 from .masked_lm import *
 from .lora import *
+from .distributed import *
+from .memory import *
 from ..learner import *
 from ..save import *
 

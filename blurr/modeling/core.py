@@ -17,9 +17,10 @@ from ..utils import *
 from ..data.core import *
 
 # %% auto #0
-__all__ = ['HF_BaseModelWrapper', 'embedding_rows', 'check_tokenizer_fits', 'mixed_precision_autocast', 'HF_BaseModelCallback',
-           'hf_splitter', 'SharedState', 'SharedStateMetric', 'TorchAdamW', 'show_results', 'merged_hf_model',
-           'blurr_reorder', 'BlurrLearner', 'plot_top_losses', 'BlurrInterpretation',
+__all__ = ['HF_BaseModelWrapper', 'embedding_rows', 'check_tokenizer_fits', 'mixed_precision_autocast', 'hf_model_of',
+           'HF_TokenizerCheck', 'HF_AutocastDevice', 'HF_ModelLoss', 'HF_DecoderInputs', 'blurr_callbacks',
+           'HF_BaseModelCallback', 'hf_splitter', 'SharedState', 'SharedStateMetric', 'TorchAdamW', 'show_results',
+           'merged_hf_model', 'blurr_reorder', 'BlurrLearner', 'plot_top_losses', 'BlurrInterpretation',
            'BlurrClassificationInterpretation']
 
 # %% ../../nbs/20_modeling.core.ipynb #7b256e36
@@ -75,58 +76,86 @@ def mixed_precision_autocast(learn:Learner):
     return None
 
 # %% ../../nbs/20_modeling.core.ipynb #97c62b32
-class HF_BaseModelCallback(Callback):
-    "Hands fastai the logits of a Hugging Face model's output and keeps the rest; optionally trains on the model's own loss"
-    def __init__(self, use_model_loss:bool=False): self.use_model_loss = use_model_loss
+def hf_model_of(model:nn.Module) -> nn.Module|None:
+    "The Hugging Face model of `model`: an `HF_BaseModelWrapper`, also inside the `DistributedDataParallel` that `distrib_ctx` wraps it in"
+    return getattr(getattr(model, 'module', model), 'hf_model', None)
 
+class HF_TokenizerCheck(Callback):
+    "Before fitting or predicting: fail with what to do when the DataLoaders' tokenizer cannot feed the model"
     def before_fit(self):
-        tfm = blurr_batch_tfm(self.dls)
-        model = getattr(self.model, 'hf_model', None)
+        tfm, model = blurr_batch_tfm(self.dls), hf_model_of(self.model)
         if tfm is not None and model is not None: check_tokenizer_fits(tfm.hf_tokenizer, model, tfm.hf_arch)
-        self._quiet = None
-        if self._mixed_precision_off_cuda():   # its `before_fit` (after ours) warns that CUDA autocast is off: ours runs instead
-            self._quiet = warnings.catch_warnings(); self._quiet.__enter__()
-            warnings.filterwarnings('ignore', message='.*CUDA is not available')
 
-    def _mixed_precision_off_cuda(self):
-        "fastai's `MixedPrecision` callback when the model is not on CUDA, where its autocast does nothing"
+class HF_AutocastDevice(Callback):
+    "Off CUDA, fastai's `MixedPrecision` autocasts on the model's device (`to_bf16()` trains in bfloat16 on a CPU), without its CUDA-only warning"
+    order = MixedPrecision.order - 1   # its `before_fit` warns, its `before_epoch` builds the autocast: we come first
+    def _off_cuda(self):
         mp = _mixed_precision_cb(self.learn)
         return mp if mp is not None and next(self.model.parameters()).device.type != 'cuda' else None
 
     def _end_quiet(self):
         if getattr(self, '_quiet', None) is not None: self._quiet.__exit__(None, None, None); self._quiet = None
 
+    def before_fit(self):
+        self._quiet = None
+        if self._off_cuda():
+            self._quiet = warnings.catch_warnings(); self._quiet.__enter__()
+            warnings.filterwarnings('ignore', message='.*CUDA is not available')
+
     def before_epoch(self):
-        "Off CUDA, fastai's `MixedPrecision` enters our autocast on the model's device instead of its CUDA one"
         self._end_quiet()
-        mp = self._mixed_precision_off_cuda()
+        mp = self._off_cuda()
         if mp is not None and getattr(mp, 'autocast', None) is not None and mp.autocast.device == 'cuda':
             mp.autocast = ifnone(mixed_precision_autocast(self.learn), mp.autocast)
 
+    def after_fit(self): self._end_quiet()
+
+class HF_ModelLoss(Callback):
+    "Train on the model's own loss: the targets go to the model as its labels (`model_labels`), and its `loss` is what fastai steps on"
     def before_batch(self):
         x = self.xb[0] if len(self.xb) else None
-        if not isinstance(x, dict): return
-        if self.use_model_loss and len(self.yb):
-            tfm = blurr_batch_tfm(self.dls)
-            labels = tfm.model_labels(self.yb[0]) if tfm is not None else {'labels': self.yb[0]}
-            self.learn.xb = ({**x, **labels},)
-            return
-        prepare = getattr(getattr(self.model, 'hf_model', None), 'prepare_decoder_input_ids_from_labels', None)
-        if 'labels' in x and prepare is not None:   # the decoder inputs from the labels, without a loss fastai computes anyway
+        if not isinstance(x, dict) or not len(self.yb): return
+        tfm = blurr_batch_tfm(self.dls)
+        self.learn.xb = ({**x, **(tfm.model_labels(self.yb[0]) if tfm is not None else {'labels': self.yb[0]})},)
+
+    def after_loss(self):
+        loss = (getattr(self.learn, 'blurr_output', None) or {}).get('loss')
+        if loss is not None: self.learn.loss_grad, self.learn.loss = loss, loss.detach().clone()
+
+class HF_DecoderInputs(Callback):
+    "An encoder-decoder batch's decoder inputs from its `labels`, which then leave the batch: the model computes no loss that fastai computes anyway"
+    def before_batch(self):
+        x = self.xb[0] if len(self.xb) else None
+        if not isinstance(x, dict) or 'labels' not in x or any(isinstance(c, HF_ModelLoss) for c in self.learn.cbs): return
+        prepare = getattr(hf_model_of(self.model), 'prepare_decoder_input_ids_from_labels', None)
+        if prepare is not None:
             self.learn.xb = ({**{k: v for k, v in x.items() if k != 'labels'}, 'decoder_input_ids': prepare(labels=x['labels'])},)
+
+def blurr_callbacks(use_model_loss:bool=False) -> list[Callback]:
+    "The callbacks of a blurr Learner, one per concern; `HF_BaseModelCallback` adds those a Learner lacks"
+    from blurr.modeling.distributed import HF_DistributedGather   # several processes (`distrib_ctx`); imports fastai.distributed and accelerate
+    return [HF_TokenizerCheck(), HF_AutocastDevice(), HF_DecoderInputs(), *([HF_ModelLoss()] if use_model_loss else []),
+            HF_DistributedGather(), HF_BaseModelCallback()]
+
+class HF_BaseModelCallback(Callback):
+    "Hands fastai the logits of a Hugging Face model's output and keeps the whole output as `learn.blurr_output`; brings in `blurr_callbacks`"
+    def __init__(self, use_model_loss:bool=False): self.use_model_loss = use_model_loss # Also add `HF_ModelLoss`
+
+    def _missing(self) -> list[Callback]:
+        have = {type(c) for c in self.learn.cbs}
+        return [c for c in blurr_callbacks(self.use_model_loss) if type(c) not in have]
+
+    def after_create(self): self.learn.add_cbs(self._missing())
+    def before_fit(self):
+        for cb in self._missing():   # added after the Learner was created (`learn.add_cb`): they join now
+            self.learn.add_cb(cb); cb('before_fit')
 
     def after_pred(self):
         out = self.learn.blurr_output = self.pred
         if 'logits' in out: self.learn.pred = out['logits']
         else: self.learn.pred = tuple(v for k, v in out.items() if k.endswith('logits'))
 
-    def after_loss(self):
-        loss = self.learn.blurr_output.get('loss') if self.use_model_loss else None
-        if loss is not None: self.learn.loss_grad, self.learn.loss = loss, loss.detach().clone()
-
-    def after_fit(self):
-        self._end_quiet()
-        self.learn.blurr_output = None # nothing of the last batch stays in memory or goes into `export`
+    def after_fit(self): self.learn.blurr_output = None # nothing of the last batch stays in memory or goes into `export`
 
 # %% ../../nbs/20_modeling.core.ipynb #58e3d876
 def _layer_stacks(base:nn.Module) -> list[nn.ModuleList]:
@@ -296,9 +325,11 @@ def merged_hf_model(hf_model:nn.Module) -> nn.Module:
 
 @patch
 def blurr_save_pretrained(self:Learner, path:str|Path):
-    "Save the model (labels in its config, adapters merged) and tokenizer with `save_pretrained` to the folder `path`"
+    "Save the model (labels in its config, adapters merged) and tokenizer with `save_pretrained` to the folder `path`; in the main process only"
     path = Path(path)
-    hf_model = self.model.hf_model
+    if rank_distrib():   # one of several processes (`distrib_ctx`): the main one writes, the others wait for it
+        distrib_barrier(); return path
+    hf_model = hf_model_of(self.model)
     vocab = getattr(self.dls, 'vocab', None)
     if vocab is not None:
         hf_model.config.id2label = {i: str(v) for i, v in enumerate(vocab)}
@@ -307,6 +338,7 @@ def blurr_save_pretrained(self:Learner, path:str|Path):
     elif vocab is None and getattr(hf_model.config, 'num_labels', None) == 1: hf_model.config.problem_type = 'regression'
     merged_hf_model(hf_model).save_pretrained(path)
     blurr_batch_tfm(self.dls).hf_tokenizer.save_pretrained(path)
+    distrib_barrier()
     return path
 
 # %% ../../nbs/20_modeling.core.ipynb #527db725

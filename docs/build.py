@@ -37,12 +37,15 @@ def _procs():
                 imports = [t for t in trees if isinstance(t, (ast.Import, ast.ImportFrom))]
                 if not d.keys() & {'export', 'exports', 'exporti', 'exec_doc'} and not _show_docs(trees) and len(imports) < len(trees):
                     self.k.run_cell('\n'.join(ast.unparse(t) for t in imports)); return
+            m = re.search(r'^show_doc\(\s*([\w.]+)', cell.source or '', re.MULTILINE)
             try: super().__call__(cell)
             except Exception as e:
-                m = re.search(r'^show_doc\(\s*([\w.]+)', cell.source, re.MULTILINE)
                 if not m: raise
                 self.k.exc = None
                 cell.outputs = [_fallback_doc(self.k.user_ns, m.group(1), e)]
+            else:   # a `@typedispatch` function: show_doc shows nothing
+                if m and getattr(self.nb, 'has_docs_', None) and not cell.get('outputs'):
+                    cell.outputs = [_fallback_doc(self.k.user_ns, m.group(1), None)]
     class Filter(FilterDefaults):
         def base_procs(self): return [exec_docs if p is exec_show_docs else p for p in super().base_procs()]
     return Filter()
@@ -52,16 +55,34 @@ DOC_FAILURES = []   # show_doc cells nbdev could not run: reported at the end, r
 def _fallback_doc(ns:dict, name:str, e:Exception) -> dict:
     "What `show_doc` shows, made without evaluating annotations, for a name whose `show_doc` fails"
     import inspect
-    DOC_FAILURES.append(f'show_doc({name}): {type(e.__cause__ or e).__name__}: {e.__cause__ or e}')
     obj = eval(name, ns)
+    if e is not None: DOC_FAILURES.append(f'show_doc({name}): {type(e.__cause__ or e).__name__}: {e.__cause__ or e}')
+    if type(obj).__name__ == 'TypeDispatch':
+        md = (f"---\n\n### {name}\n\n*A type-dispatched function (fastcore's `typedispatch`): the implementation this module adds "
+              f"is chosen by the types of its first arguments; its code is in the cell above.*\n")
+        return {'output_type': 'display_data', 'metadata': {}, 'data': {'text/markdown': md, 'text/plain': name}}
     try: sig = str(inspect.signature(obj))
     except (TypeError, ValueError): sig = ''
     md = f"---\n\n### {name}\n\n>      {name.split('.')[-1]} {sig}\n\n*{inspect.getdoc(obj) or ''}*\n"
     return {'output_type': 'display_data', 'metadata': {}, 'data': {'text/markdown': md, 'text/plain': name}}
 
+def split_show_docs(nb:dict) -> dict:
+    "One `show_doc` per cell: a cell shows only its last expression, so `show_doc(a)\\nshow_doc(b)` would document `b` alone"
+    cells = []
+    for cell in nb['cells']:
+        src = _src(cell)
+        try: body = ast.parse(src).body if cell['cell_type'] == 'code' else []
+        except SyntaxError: body = []
+        calls = [t for t in body if isinstance(t, ast.Expr) and getattr(getattr(t.value, 'func', None), 'id', None) == 'show_doc']
+        if len(calls) > 1 and len(calls) == len(body):
+            directives = ''.join(l + '\n' for l in src.splitlines() if l.lstrip().startswith('#|'))
+            cells += [{**cell, 'source': directives + ast.unparse(t), 'outputs': []} for t in calls]
+        else: cells.append(cell)
+    return {**nb, 'cells': cells}
+
 def proc_notebooks(force:bool=False) -> Path:
     "Process the notebooks as `nbdev-docs` does before Quarto renders them (no Quarto needed); the folder they are in"
-    from fastcore.nbio import read_nb, write_nb
+    from fastcore.nbio import dict2nb, write_nb
     from nbdev.doclinks import nbglob
     os.chdir(ROOT)
     import nbdev.doclinks; nbdev.doclinks._build_modidx()   # as nbdev-docs does first, so links point at current names
@@ -70,7 +91,8 @@ def proc_notebooks(force:bool=False) -> Path:
     for src in nbglob(ROOT/'nbs', func=Path):
         dst = PROC/src.name
         if not force and dst.exists() and dst.stat().st_mtime >= src.stat().st_mtime: continue
-        nb = read_nb(src)
+        nb = dict2nb(split_show_docs(json.loads(src.read_text(encoding='utf-8'))))
+        nb.path_ = str(src)   # as read_nb sets it: nbdev's front matter needs it
         _procs()(nb)
         write_nb(nb, dst)
     for f in PROC.glob('*.ipynb'):
@@ -124,8 +146,10 @@ def public_names(module:str) -> list[str]:
     return list(getattr(importlib.import_module(f'blurr.{module}'), '__all__', []))
 
 def _is_constant(module:str, name:str) -> bool:
+    "A value rather than a class or function (instances included): `show_doc` has nothing to say about it"
+    import inspect
     obj = getattr(importlib.import_module(f'blurr.{module}'), name)
-    return not (isinstance(obj, type) or callable(obj))
+    return not (inspect.isclass(obj) or inspect.isroutine(obj) or type(obj).__name__ == 'TypeDispatch')
 
 def _comment_of(module:str, name:str) -> str:
     "The comment beside a module-level assignment of `name`, or its type"
@@ -133,7 +157,8 @@ def _comment_of(module:str, name:str) -> str:
     for line in path.read_text(encoding='utf-8').splitlines():
         if re.match(rf'^{re.escape(name)}\s*(:[^=]*)?=', line) and '#' in line: return line.split('#', 1)[1].strip()
     obj = getattr(importlib.import_module(f'blurr.{module}'), name)
-    return f'A `{type(obj).__name__}`.'
+    doc = (type(obj).__doc__ or '').strip().splitlines()
+    return f'A `{type(obj).__name__}`' + (f': {doc[0]}' if doc and type(obj).__module__.startswith('blurr') else '.')
 
 def _shown_names(nb:dict) -> set[str]:
     "Names whose `show_doc` ran in the processed notebook"
@@ -195,19 +220,33 @@ def anchor_map(pages) -> dict[str, str]:
 _heading = re.compile(r'<(h[2-4])([^>]*)>(.*?)</\1>', re.S)
 _tag = re.compile(r'<[^>]+>')
 
+def _key(name:str) -> str: return re.sub(r'[_\s]', '', name).lower()   # `__getitem__` renders as bold getitem
+
 def _text(s): return html.unescape(_tag.sub('', s)).replace('¶', '').strip()
 
 def fix_page(text:str, page:str, anchors:dict) -> str:
     "Heading ids equal to the documented name; backticked public names linked; links to notebooks go to their pages"
-    here = {a.split('#')[1] for a in anchors.values() if a.split('#')[0] == page}
+    names = {a.split('#')[1] for a in anchors.values() if a.split('#')[0] == page}
+    here = {**{_key(n): n for n in names}, **{n: n for n in names}}   # the exact name first: `blurr_task` is not `BlurrTask`
+    moved = {}   # old id -> the name, so the table of contents and permalinks follow
     def heading(m):
         tag, attrs, inner = m.groups()
-        name = _text(inner)
-        if name in here and f'id="{name}"' not in attrs:
+        name = here.get(_text(inner)) or here.get(_key(_text(inner)))
+        if name and f'id="{name}"' not in attrs:
+            if (old := re.search(r'\sid="([^"]*)"', attrs)): moved[old.group(1)] = name
             attrs = re.sub(r'\sid="[^"]*"', '', attrs) + f' id="{name}"'
-            inner = re.sub(r'href="#[^"]*"', f'href="#{name}"', inner)
         return f'<{tag}{attrs}>{inner}</{tag}>'
     text = _heading.sub(heading, text)
+    text = re.sub(r'href="#([^"]*)"', lambda m: f'href="#{moved.get(m.group(1), m.group(1))}"', text)
+    # mkdocs-jupyter's table of contents slugs headings its own way ("fastai's `predict`" -> #fastais, nbconvert's id
+    # is fastais-predict): point each entry at the heading with its text
+    ids = set(re.findall(r'\sid="([^"]+)"', text))
+    by_text = {_key(_text(m.group(3))): re.search(r'\sid="([^"]+)"', m.group(2)).group(1)
+               for m in _heading.finditer(text) if re.search(r'\sid="', m.group(2))}
+    def toc(m):
+        href, inner = m.group(1), m.group(2)
+        return m.group(0) if href in ids else m.group(0).replace(f'href="#{href}"', f'href="#{by_text.get(_key(_text(inner)), href)}"')
+    text = re.sub(r'<a href="#([^"]*)" class="md-nav__link">([\s\S]*?)</a>', toc, text)
     nbdev_site = r'https?://[^"]*?/'   # nbdev links to its hosted pages: point them here instead
     text = re.sub(rf'href="{nbdev_site}([\w.]+)\.html#([\w.-]+)"', lambda m: _local(m, anchors), text)
     # the rest of the page only outside code blocks: backticked public names become links

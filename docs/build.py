@@ -157,7 +157,8 @@ def _comment_of(module:str, name:str) -> str:
     for line in path.read_text(encoding='utf-8').splitlines():
         if re.match(rf'^{re.escape(name)}\s*(:[^=]*)?=', line) and '#' in line: return line.split('#', 1)[1].strip()
     obj = getattr(importlib.import_module(f'blurr.{module}'), name)
-    doc = (type(obj).__doc__ or '').strip().splitlines()
+    doc = type(obj).__dict__.get('__doc__')
+    doc = doc.strip().splitlines() if isinstance(doc, str) else []
     return f'A `{type(obj).__name__}`' + (f': {doc[0]}' if doc and type(obj).__module__.startswith('blurr') else '.')
 
 def _shown_names(nb:dict) -> set[str]:

@@ -246,7 +246,10 @@ def fix_page(text:str, page:str, anchors:dict) -> str:
                for m in _heading.finditer(text) if re.search(r'\sid="', m.group(2))}
     def toc(m):
         href, inner = m.group(1), m.group(2)
-        return m.group(0) if href in ids else m.group(0).replace(f'href="#{href}"', f'href="#{by_text.get(_key(_text(inner)), href)}"')
+        if href in ids: return m.group(0)
+        # its text is cut at the first code span ("fastai's"): else the heading whose id starts with the slug; else the top
+        new = by_text.get(_key(_text(inner))) or next((i for i in sorted(ids) if i.startswith(href + '-')), '')
+        return m.group(0).replace(f'href="#{href}"', f'href="#{new}"')
     text = re.sub(r'<a href="#([^"]*)" class="md-nav__link">([\s\S]*?)</a>', toc, text)
     nbdev_site = r'https?://[^"]*?/'   # nbdev links to its hosted pages: point them here instead
     text = re.sub(rf'href="{nbdev_site}([\w.]+)\.html#([\w.-]+)"', lambda m: _local(m, anchors), text)

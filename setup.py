@@ -15,6 +15,7 @@ py_versions = '3.10 3.11 3.12 3.13'.split()
 requirements = cfg.get('requirements', '').split()
 defaults = cfg.get('defaults_requirements', '').split()
 dev = cfg.get('dev_requirements', '').split()
+docs = cfg.get('docs_requirements', '').split()
 
 setuptools.setup(
     name=cfg['lib_name'],
@@ -33,8 +34,9 @@ setuptools.setup(
     packages=setuptools.find_packages(include=[cfg['lib_path'], cfg['lib_path'] + '.*']),
     include_package_data=True,
     install_requires=requirements,
-    # `defaults`: the model and data the main job uses; `dev`: everything to run the notebooks, tests and benchmarks
-    extras_require={'defaults': defaults, 'dev': defaults + dev},
+    # `defaults`: the model and data the main job uses; `dev`: everything to run the notebooks, tests and benchmarks;
+    # `docs`: what builds and checks the offline docs site (docs/build.py, docs/check_site.py)
+    extras_require={'defaults': defaults, 'dev': defaults + dev, 'docs': docs},
     python_requires='>=' + cfg['min_python'],
     zip_safe=False,
     entry_points={'console_scripts': cfg.get('console_scripts', '').split(),

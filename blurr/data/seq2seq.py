@@ -106,10 +106,8 @@ class HF_Seq2SeqBeforeBatchTransform(HF_BeforeBatchTransform):
 
     def keep_targets(self, targets:list[str], cache:HF_TokenCache, chunk:int=4096):
         "Put each target's ids, cut as `labels` cuts them, in `cache`"
-        for lo in range(0, len(targets), chunk):
-            enc = self.target_ids(targets[lo:lo + chunk], return_overflowing_tokens=self.max_target_length is not None)
-            owner = enc.get('overflow_to_sample_mapping', None) or range(len(enc['input_ids']))
-            cache.add({'input_ids': [enc['input_ids'][j] for j in range(len(owner)) if j == 0 or owner[j] != owner[j - 1]]})
+        # truncated to `max_target_length`: each target's first window, what `labels` keeps (any tokenizer, slow ones too)
+        for lo in range(0, len(targets), chunk): cache.add({'input_ids': self.target_ids(targets[lo:lo + chunk])['input_ids']})
 
     def report_targets(self, targets:list[str], where:str='the inputs', row_name:Callable=lambda i: f"item {i}"):
         "Warn once per split how many `targets` `max_target_length` cuts (naming the longest), and which the tokenizer reads as nothing"

@@ -68,8 +68,10 @@ def blurr_fill_mask(self:Learner,
 # %% ../../nbs/25_modeling.masked_lm.ipynb #ef1a7cb9
 @patch
 def blurr_save_encoder(self:Learner, path:str|Path) -> Path:
-    "Save the encoder (the model without its language-model head) and the tokenizer to the folder `path`, for `get_hf_objects(path, task=...)`"
+    "Save the encoder (the model without its language-model head) and the tokenizer to the folder `path`, for `get_hf_objects(path, task=...)`; in the main process only"
     path = Path(path)
-    self.model.hf_model.base_model.save_pretrained(path)
-    blurr_batch_tfm(self.dls).hf_tokenizer.save_pretrained(path)
+    if not rank_distrib():   # of several processes (`distrib_ctx`) the main one writes; the others wait at the barrier
+        hf_model_of(self.model).base_model.save_pretrained(path)
+        blurr_batch_tfm(self.dls).hf_tokenizer.save_pretrained(path)
+    distrib_barrier()
     return path

@@ -20,5 +20,10 @@ if $PY -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; 
   for bs in 32 128; do $PY benchmarks/bench_seqcls.py --model base --precision bf16 --n 4000 --epochs 1 --bs $bs --lr 5e-5 | grep -v '^BENCH_JSON' | tail -n 25; done
   $PY benchmarks/bench_seqcls.py --model base --precision fp16 --n 2000 --epochs 1 --bs 32 --lr 5e-5 --no-plain | grep -v '^BENCH_JSON' | tail -n 12
   $PY benchmarks/bench_lm.py --quick | tail -n 12
+  # Issue 16 on a GPU: the 2-process check's job in one process on CUDA (one process per GPU where there are several)
+  m=$($PY -c "from blurr.testing import tiny_hf_folder; print(tiny_hf_folder('bert'))")
+  n=$($PY -c "import torch; print(torch.cuda.device_count())")
+  if [ "$n" -gt 1 ]; then $PY -m torch.distributed.run --nproc_per_node "$n" -m blurr.distributed_check --out /tmp/dcheck --classification "$m" --ner "$m"
+  else $PY -m blurr.distributed_check --out /tmp/dcheck --classification "$m" --ner "$m"; fi
 fi
 exit $rc

@@ -21,7 +21,7 @@ if $PY -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; 
   $PY benchmarks/bench_seqcls.py --model base --precision fp16 --n 2000 --epochs 1 --bs 32 --lr 5e-5 --no-plain | grep -v '^BENCH_JSON' | tail -n 12
   $PY benchmarks/bench_lm.py --quick | tail -n 12
   # Issue 16 on a GPU: the 2-process check's job in one process on CUDA (one process per GPU where there are several)
-  m=$($PY -c "from blurr.testing import tiny_hf_folder; print(tiny_hf_folder('bert'))")
+  m=/tmp/tiny_bert; $PY -c "import shutil; from blurr.testing import tiny_hf_folder; shutil.copytree(tiny_hf_folder('bert'), '$m', dirs_exist_ok=True)"
   n=$($PY -c "import torch; print(torch.cuda.device_count())")
   if [ "$n" -gt 1 ]; then $PY -m torch.distributed.run --nproc_per_node "$n" -m blurr.distributed_check --out /tmp/dcheck --classification "$m" --ner "$m"
   else $PY -m blurr.distributed_check --out /tmp/dcheck --classification "$m" --ner "$m"; fi

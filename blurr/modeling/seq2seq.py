@@ -145,7 +145,7 @@ def encoder_decoder_from_pretrained(
     encoder_path:str|Path, # A hub name or folder of an encoder (e.g. `default_model_path()`)
     hf_tokenizer, # Its tokenizer
     decoder_path:str|Path|None=None, # The decoder's checkpoint (default: the encoder's)
-) -> EncoderDecoderModel:
+) -> nn.Module: # transformers' `EncoderDecoderModel` (imported when called: it pulls in the model code)
     "An `EncoderDecoderModel` warm-started from encoder checkpoints, with the special tokens set for training and generation"
     from transformers import EncoderDecoderModel   # here, not at import: it pulls in the model code
     model = EncoderDecoderModel.from_encoder_decoder_pretrained(str(encoder_path), str(decoder_path or encoder_path))

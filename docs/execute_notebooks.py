@@ -41,15 +41,15 @@ def _tail(cell, n=1500) -> str:
     text = ''.join(''.join(o.get('text', '')) + '\n'.join(o.get('traceback', [])) for o in cell.get('outputs', []))
     return re.sub(r'\x1b\[[0-9;]*m', '', text)[-n:]
 
-def execute(path:Path, timeout:int|None=None) -> float:
-    "Run `path` in place with its outputs; the seconds it took"
+def execute(path:Path, timeout:int|None=None, console:bool=False) -> float:
+    "Run `path` in place with its outputs (`console`: as in a terminal, for notebooks that test terminal output); the seconds it took"
     from execnb.shell import CaptureShell
     from fastcore.nbio import read_nb, write_nb, nb2dict, dict2nb
     from nbdev.clean import clean_nb
     from nbdev.test import _skip_cell
     from nbdev.config import get_config
     import fastcore.imports
-    fastcore.imports.IN_NOTEBOOK = True   # before fastai loads: HTML tables and progress, as Jupyter shows them
+    fastcore.imports.IN_NOTEBOOK = not console   # before fastai loads: HTML tables and progress, as Jupyter shows them
     path = Path(path).absolute()
     nb = read_nb(path)
     cwd, start = os.getcwd(), time.perf_counter()
@@ -76,13 +76,14 @@ def main(argv=None):
     p.add_argument('notebooks', nargs='*', help='notebooks to execute in place')
     p.add_argument('--all', action='store_true', help='every notebook in nbs/ (not those starting with _)')
     p.add_argument('--timeout', type=int, default=None, help='seconds one cell may take')
+    p.add_argument('--console', action='store_true', help='run as in a terminal (plain-text progress and tables), as nbdev-test does: for notebooks that test terminal output, such as 90_train')
     a = p.parse_args(argv)
     nbs = [Path(n) for n in a.notebooks]
     if a.all: nbs += sorted(f for f in Path('nbs').rglob('*.ipynb') if not f.name.startswith('_') and '.ipynb_checkpoints' not in f.parts)
     if not nbs: p.error('name the notebooks, or pass --all')
     failed = 0
     for nb in nbs:
-        try: print(f'{nb}: {execute(nb, a.timeout):.0f} s', flush=True)
+        try: print(f'{nb}: {execute(nb, a.timeout, a.console):.0f} s', flush=True)
         except Exception as e: failed += 1; print(f'FAILED: {nb}: {type(e).__name__}: {str(e)[:2000]}', flush=True)
     print(f'{len(nbs) - failed} passed, {failed} failed')
     return 1 if failed else 0

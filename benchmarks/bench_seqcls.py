@@ -37,30 +37,35 @@ def common_result(a, t_start, df, head0, model):
                 total_s=time.perf_counter() - t_start)
 
 
+def blurr_objects(a):
+    "What blurr's side and the plain loop share: the rows, the model (its head from the seed) and blurr's DataLoaders"
+    import torch
+    from fastai.text.all import DataBlock, CategoryBlock, ColReader, ColSplitter, set_seed
+    from blurr.utils import BLURR_MODEL_HELPER, HF_TASKS_AUTO
+    from blurr.data.core import HF_TextBlock
+    df, _ = load_df(a)
+    set_seed(a.seed)
+    torch.manual_seed(a.seed)  # right before the model is built: the classifier head's init
+    hf_arch, _, hf_tokenizer, hf_model = BLURR_MODEL_HELPER.get_hf_objects(
+        model_path(a), task=HF_TASKS_AUTO.SequenceClassification, config_kwargs={'num_labels': 2})
+    head0 = head_checksum(hf_model)
+    blocks = (HF_TextBlock(hf_arch=hf_arch, hf_tokenizer=hf_tokenizer, max_length=a.max_length), CategoryBlock)
+    dblock = DataBlock(blocks=blocks, get_x=ColReader('text'), get_y=ColReader('label'), splitter=ColSplitter('is_valid'))
+    return df, hf_model, head0, dblock.dataloaders(df, bs=a.bs, **blurr_dl_kwargs(a))
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # (a) blurr + fastai
 # ---------------------------------------------------------------------------------------------------------------------
 def run_blurr(a) -> dict:
     t_start = time.perf_counter()
-    import torch
     from functools import partial
-    from fastai.text.all import (DataBlock, CategoryBlock, ColReader, ColSplitter, Learner, Adam, CrossEntropyLossFlat,
-                                 accuracy, set_seed)
-    from blurr.utils import BLURR_MODEL_HELPER, HF_TASKS_AUTO
-    from blurr.data.core import HF_TextBlock
+    from fastai.text.all import Learner, Adam, CrossEntropyLossFlat, accuracy, set_seed
+    import blurr.data.core  # noqa: F401  (imported before the RSS reading, as before)
     from blurr.modeling.core import HF_BaseModelWrapper, HF_BaseModelCallback, hf_splitter, TorchAdamW
     rss_imports = cur_rss_mb()
 
-    df, _ = load_df(a)
-    set_seed(a.seed)
-    torch.manual_seed(a.seed)  # right before the model is built: the classifier head's init
-    hf_arch, hf_config, hf_tokenizer, hf_model = BLURR_MODEL_HELPER.get_hf_objects(
-        model_path(a), task=HF_TASKS_AUTO.SequenceClassification, config_kwargs={'num_labels': 2})
-    head0 = head_checksum(hf_model)
-
-    blocks = (HF_TextBlock(hf_arch=hf_arch, hf_tokenizer=hf_tokenizer, max_length=a.max_length), CategoryBlock)
-    dblock = DataBlock(blocks=blocks, get_x=ColReader('text'), get_y=ColReader('label'), splitter=ColSplitter('is_valid'))
-    dls = dblock.dataloaders(df, bs=a.bs, **blurr_dl_kwargs(a))
+    df, hf_model, head0, dls = blurr_objects(a)
     opt_func = TorchAdamW if a.opt == 'fused' else partial(Adam, decouple_wd=True)
     learn = Learner(dls, HF_BaseModelWrapper(hf_model), opt_func=opt_func, wd=0.01,
                     loss_func=CrossEntropyLossFlat(), metrics=accuracy, cbs=HF_BaseModelCallback, splitter=hf_splitter)
@@ -204,17 +209,7 @@ def run_plain(a) -> dict:
     t_start = time.perf_counter()
     import inspect, torch
     import torch.nn.functional as F
-    from fastai.text.all import DataBlock, CategoryBlock, ColReader, ColSplitter, set_seed
-    from blurr.utils import BLURR_MODEL_HELPER, HF_TASKS_AUTO
-    from blurr.data.core import HF_TextBlock
-    df, _ = load_df(a)
-    set_seed(a.seed)
-    torch.manual_seed(a.seed)  # right before the model is built: the classifier head's init
-    hf_arch, _, hf_tokenizer, model = BLURR_MODEL_HELPER.get_hf_objects(
-        model_path(a), task=HF_TASKS_AUTO.SequenceClassification, config_kwargs={'num_labels': 2})
-    head0 = head_checksum(model)
-    blocks = (HF_TextBlock(hf_arch=hf_arch, hf_tokenizer=hf_tokenizer, max_length=a.max_length), CategoryBlock)
-    dls = DataBlock(blocks=blocks, get_x=ColReader('text'), get_y=ColReader('label'), splitter=ColSplitter('is_valid')).dataloaders(df, bs=a.bs)
+    df, model, head0, dls = blurr_objects(a)
     accepted = set(inspect.signature(model.forward).parameters)
     def model_inputs(xb): return {k: v for k, v in xb.items() if k in accepted}
     epochs = [[(model_inputs(xb), yb) for xb, yb in dls.train] for _ in range(a.epochs)]   # each epoch's own order, as blurr's fit

@@ -20,8 +20,8 @@ from ..data.core import *
 __all__ = ['HF_BaseModelWrapper', 'embedding_rows', 'check_tokenizer_fits', 'mixed_precision_autocast', 'hf_model_of',
            'HF_TokenizerCheck', 'HF_AutocastDevice', 'HF_ModelLoss', 'HF_DecoderInputs', 'blurr_callbacks',
            'HF_BaseModelCallback', 'hf_splitter', 'SharedState', 'SharedStateMetric', 'TorchAdamW', 'show_results',
-           'merged_hf_model', 'blurr_reorder', 'BlurrLearner', 'plot_top_losses', 'BlurrInterpretation',
-           'BlurrClassificationInterpretation']
+           'merged_hf_model', 'blurr_reorder', 'event_handlers', 'BlurrLearner', 'plot_top_losses',
+           'BlurrInterpretation', 'BlurrClassificationInterpretation']
 
 # %% ../../nbs/20_modeling.core.ipynb #7b256e36
 def _base_hf_model(hf_model):
@@ -368,8 +368,26 @@ def blurr_get_preds(self:Learner,
     res = Learner.get_preds(self, dl=dl.new(get_idxs=_ConstantFunc(idxs)), reorder=False, **kwargs)
     return tuple(blurr_reorder(list(res), tensor(idxs).argsort()))
 
+def event_handlers(cbs, event_name:str) -> list:
+    "The callbacks of `cbs` in fastai's order that define `event_name`: all of them for `after_fit`, where fastai resets each one's `run`"
+    defines = lambda cb: callable(getattr(type(cb), event_name, None)) or event_name in cb.__dict__
+    return [cb for cb in L(cbs).sorted('order') if event_name == 'after_fit' or defines(cb)]
+
 class BlurrLearner(Learner):
-    "A fastai `Learner` for a blurr model: `predict` takes a raw text or pair, `get_preds` reorders blurr batches (dicts of inputs, raw samples)"
+    "A fastai `Learner` for a blurr model: `predict` takes a raw text or pair, `get_preds` reorders blurr batches (dicts of inputs, raw samples), events skip the callbacks without them"
+    def __call__(self, event_name):
+        "fastai's event call: one event's name, or a list of them"
+        for e in ([event_name] if isinstance(event_name, str) else event_name): self._call_one(e)
+
+    def _call_one(self, event_name):
+        "fastai's `_call_one`, calling only the callbacks that define `event_name` (`event_handlers`, kept until `cbs` changes)"
+        if not hasattr(event, event_name): raise Exception(f'missing {event_name}')
+        cbs = tuple(self.cbs)
+        if getattr(self, '_handlers', (None,))[0] != cbs: self._handlers = (cbs, {})
+        handlers = self._handlers[1]
+        if event_name not in handlers: handlers[event_name] = event_handlers(self.cbs, event_name)
+        for cb in handlers[event_name]: cb(event_name)
+
     def predict(self,
         item, # A raw input: a text, or a (text, text) pair
         rm_type_tfms:int|None=None, # How many type transforms to skip (default: the column readers before blurr's)

@@ -110,7 +110,7 @@ def common(a, df, w0, probe, tgt, prep_s, epoch_s, train_blocks, vloss, n_vt, vh
 def run_blurr(a) -> dict:
     "blurr's causal-LM job: batch-time tokenization and blocks, `CrossEntropyLossFlat`, `lm_metrics`"
     import warnings
-    from fastai.text.all import DataBlock, ColReader, ColSplitter, Learner, CrossEntropyLossFlat, Callback, set_seed
+    from fastai.text.all import DataBlock, ColReader, ColSplitter, CrossEntropyLossFlat, Callback, set_seed
     from blurr.modeling.all import (BlurrLearner, BLURR_MODEL_HELPER, HF_TASKS_AUTO, HF_TextBlock, HF_BaseModelWrapper, HF_BaseModelCallback,
                                     hf_splitter, TorchAdamW)
     from blurr.data.language_modeling import HF_CausalLMBeforeBatchTransform, document_blocks
@@ -129,7 +129,7 @@ def run_blurr(a) -> dict:
     prep_s = time.perf_counter() - t0   # checking the documents, tokenizing them once to count tokens to sort by
     blocks = {v: [b for ids in tfm.document_ids(df.text[df.is_valid == v]) for b in document_blocks(ids, a.max_length)] for v in (False, True)}
     learn = BlurrLearner(dls, HF_BaseModelWrapper(model), opt_func=TorchAdamW, wd=0.01, loss_func=CrossEntropyLossFlat(),
-                    metrics=lm_metrics(), cbs=HF_BaseModelCallback, splitter=hf_splitter)
+                         metrics=lm_metrics(), cbs=HF_BaseModelCallback, splitter=hf_splitter)
     probe, tgt = StepProbe(model), [0, 0, 0]
     class CountTargets(Callback):
         def before_batch(self):

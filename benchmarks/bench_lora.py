@@ -23,7 +23,7 @@ def run(method:str, seed:int, n:int, epochs:int, lr:float, r:int) -> dict:
     if method == 'lora':
         with contextlib.redirect_stdout(io.StringIO()): model = lora_model(model, r=r, alpha=2 * r)
     learn = BlurrLearner(dls, HF_BaseModelWrapper(model), opt_func=TorchAdamW, loss_func=CrossEntropyLossFlat(), metrics=[accuracy],
-                    cbs=[HF_BaseModelCallback], splitter=hf_splitter)
+                         cbs=[HF_BaseModelCallback], splitter=hf_splitter)
     share = sum(p.numel() for p in learn.model.parameters() if p.requires_grad) / n_all
     t0 = time.time()
     with learn.no_bar(), learn.no_logging():

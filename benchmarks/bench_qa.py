@@ -130,7 +130,7 @@ def window_logits(model, tokenizer, ds, bs):
 def run_blurr(a) -> dict:
     "The notebook's WNUT-16 QA fine-tuning: blurr's batch-time windows, `squad_metrics` at the end of `fit_one_cycle`"
     import torch
-    from fastai.text.all import DataBlock, ColReader, ColSplitter, Learner, set_seed
+    from fastai.text.all import DataBlock, ColReader, ColSplitter, set_seed
     from blurr.modeling.all import (BlurrLearner, BLURR_MODEL_HELPER, HF_TASKS_AUTO, HF_TextBlock, HF_AnswerBlock, HF_QABeforeBatchTransform,
                                     HF_BaseModelWrapper, HF_BaseModelCallback, hf_splitter, TorchAdamW, squad_metrics)
     df = load(a)
@@ -143,7 +143,7 @@ def run_blurr(a) -> dict:
                     get_y=ColReader('answers'), splitter=ColSplitter()).dataloaders(
         df, bs=a.bs, **blurr_dl_kwargs(a))
     learn = BlurrLearner(dls, HF_BaseModelWrapper(model), opt_func=TorchAdamW, wd=0.01, metrics=squad_metrics(),
-                    cbs=HF_BaseModelCallback, splitter=hf_splitter)   # loss: HF_AnswerBlock's QALossFlat (the model's own loss)
+                         cbs=HF_BaseModelCallback, splitter=hf_splitter)   # loss: HF_AnswerBlock's QALossFlat (the model's own loss)
     masks = [b[0]['attention_mask'] for b in dls.train]; z, tot = pad_stats(masks); del masks
     probe, windows = StepProbe(model), count_windows(model)
     cb = fastai_timer(probe)

@@ -12,7 +12,7 @@ learn where a document ends.
 
 - **blurr**: `HF_TextBlock(before_batch_tfm=HF_CausalLMBeforeBatchTransform(..., max_length, packing))`, tokenizing and
   cutting at batch time, blurr's length-sorted `HF_SortedDL`; `BlurrLearner(..., opt_func=TorchAdamW, wd=0.01,
-  loss_func=CrossEntropyLossFlat(), metrics=lm_metrics(), cbs=HF_BaseModelCallback, splitter=hf_splitter)`,
+  loss_func=PlainCrossEntropyLossFlat(), metrics=lm_metrics(), cbs=HF_BaseModelCallback, splitter=hf_splitter)`,
   `fit_one_cycle(epochs, lr_max)`.
 - **hf**: the documents tokenized once (`Dataset.map`), cut into the same blocks, `DataCollatorForLanguageModeling(
   tokenizer, mlm=False)`, `group_by_length` sampling (`--order random`: shuffled on both sides), fused AdamW with
@@ -108,10 +108,10 @@ def common(a, df, w0, probe, tgt, prep_s, epoch_s, train_blocks, vloss, n_vt, vh
 # The two sides
 # ---------------------------------------------------------------------------------------------------------------------
 def run_blurr(a) -> dict:
-    "blurr's causal-LM job: batch-time tokenization and blocks, `CrossEntropyLossFlat`, `lm_metrics`"
+    "blurr's causal-LM job: batch-time tokenization and blocks, `PlainCrossEntropyLossFlat`, `lm_metrics`"
     import warnings
-    from fastai.text.all import DataBlock, ColReader, ColSplitter, CrossEntropyLossFlat, Callback, set_seed
-    from blurr.modeling.all import (BlurrLearner, BLURR_MODEL_HELPER, HF_TASKS_AUTO, HF_TextBlock, HF_BaseModelWrapper, HF_BaseModelCallback,
+    from fastai.text.all import DataBlock, ColReader, ColSplitter, Callback, set_seed
+    from blurr.modeling.all import (BlurrLearner, PlainCrossEntropyLossFlat, BLURR_MODEL_HELPER, HF_TASKS_AUTO, HF_TextBlock, HF_BaseModelWrapper, HF_BaseModelCallback,
                                     hf_splitter, TorchAdamW)
     from blurr.data.language_modeling import HF_CausalLMBeforeBatchTransform, document_blocks
     from blurr.modeling.language_modeling import lm_metrics
@@ -128,7 +128,7 @@ def run_blurr(a) -> dict:
                         splitter=ColSplitter()).dataloaders(df, bs=a.bs, **dl_kwargs)
     prep_s = time.perf_counter() - t0   # checking the documents, tokenizing them once to count tokens to sort by
     blocks = {v: [b for ids in tfm.document_ids(df.text[df.is_valid == v]) for b in document_blocks(ids, a.max_length)] for v in (False, True)}
-    learn = BlurrLearner(dls, HF_BaseModelWrapper(model), opt_func=TorchAdamW, wd=0.01, loss_func=CrossEntropyLossFlat(),
+    learn = BlurrLearner(dls, HF_BaseModelWrapper(model), opt_func=TorchAdamW, wd=0.01, loss_func=PlainCrossEntropyLossFlat(),
                          metrics=lm_metrics(), cbs=HF_BaseModelCallback, splitter=hf_splitter)
     probe, tgt = StepProbe(model), [0, 0, 0]
     class CountTargets(Callback):

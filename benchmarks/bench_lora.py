@@ -22,7 +22,7 @@ def run(method:str, seed:int, n:int, epochs:int, lr:float, r:int) -> dict:
                     get_y=ColReader('label'), splitter=ColSplitter(col='is_valid')).dataloaders(df, bs=32)
     if method == 'lora':
         with contextlib.redirect_stdout(io.StringIO()): model = lora_model(model, r=r, alpha=2 * r)
-    learn = BlurrLearner(dls, HF_BaseModelWrapper(model), opt_func=TorchAdamW, loss_func=CrossEntropyLossFlat(), metrics=[accuracy],
+    learn = BlurrLearner(dls, HF_BaseModelWrapper(model), opt_func=TorchAdamW, loss_func=PlainCrossEntropyLossFlat(), metrics=[accuracy],
                          cbs=[HF_BaseModelCallback], splitter=hf_splitter)
     share = sum(p.numel() for p in learn.model.parameters() if p.requires_grad) / n_all
     t0 = time.time()

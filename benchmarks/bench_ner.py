@@ -36,8 +36,8 @@ def entity_scores(targs, preds) -> dict:
 
 def run_blurr(a) -> dict:
     import torch
-    from fastai.text.all import DataBlock, ColReader, ColSplitter, CrossEntropyLossFlat, set_seed
-    from blurr.modeling.all import (BlurrLearner, BLURR_MODEL_HELPER, HF_TASKS_AUTO, HF_TextBlock, HF_TokenCategoryBlock,
+    from fastai.text.all import DataBlock, ColReader, ColSplitter, set_seed
+    from blurr.modeling.all import (BlurrLearner, PlainCrossEntropyLossFlat, BLURR_MODEL_HELPER, HF_TASKS_AUTO, HF_TextBlock, HF_TokenCategoryBlock,
                                     HF_TokenClassBeforeBatchTransform, HF_BaseModelWrapper, HF_BaseModelCallback,
                                     hf_splitter, TorchAdamW, seqeval_metrics)
     df, vocab = load(a)
@@ -52,7 +52,7 @@ def run_blurr(a) -> dict:
     model = BLURR_MODEL_HELPER.get_hf_objects(model_path(a), task=HF_TASKS_AUTO.TokenClassification,
                                               config_kwargs={'num_labels': len(vocab)})[3]
     head0 = head_checksum(model)
-    learn = BlurrLearner(dls, HF_BaseModelWrapper(model), opt_func=TorchAdamW, wd=0.01, loss_func=CrossEntropyLossFlat(),
+    learn = BlurrLearner(dls, HF_BaseModelWrapper(model), opt_func=TorchAdamW, wd=0.01, loss_func=PlainCrossEntropyLossFlat(),
                          metrics=seqeval_metrics(), cbs=HF_BaseModelCallback, splitter=hf_splitter)
     masks = [b[0]['attention_mask'] for b in dls.train]; z, tot = pad_stats(masks); del masks
     probe = StepProbe(model)

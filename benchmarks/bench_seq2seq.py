@@ -91,9 +91,9 @@ def common(a, df, w0, probe, tgt, prep_s, train_s) -> dict:
 # The two sides
 # ---------------------------------------------------------------------------------------------------------------------
 def run_blurr(a) -> dict:
-    "The notebook's training: batch-time tokenization, `CrossEntropyLossFlat`, `seq2seq_metrics` at the last epoch"
-    from fastai.text.all import DataBlock, ColReader, ColSplitter, CrossEntropyLossFlat, Callback, set_seed
-    from blurr.modeling.all import (BlurrLearner, BLURR_MODEL_HELPER, HF_TASKS_AUTO, HF_TextBlock, HF_TextTargetBlock,
+    "The notebook's training: batch-time tokenization, `PlainCrossEntropyLossFlat`, `seq2seq_metrics` at the last epoch"
+    from fastai.text.all import DataBlock, ColReader, ColSplitter, Callback, set_seed
+    from blurr.modeling.all import (BlurrLearner, PlainCrossEntropyLossFlat, BLURR_MODEL_HELPER, HF_TASKS_AUTO, HF_TextBlock, HF_TextTargetBlock,
                                     HF_Seq2SeqBeforeBatchTransform, HF_BaseModelWrapper, HF_BaseModelCallback, hf_splitter,
                                     TorchAdamW, GenerationState, SharedStateMetric, rouge_scores)
     df = load(a)
@@ -112,7 +112,7 @@ def run_blurr(a) -> dict:
     def score(preds, targets): texts.update(preds=preds, targets=targets); return rouge_scores(preds, targets)
     state = GenerationState(score, every='last', **gen_kwargs(a))   # one state: the four scores of one generation pass
     metrics = [SharedStateMetric(state, k) for k in ROUGE]
-    learn = BlurrLearner(dls, HF_BaseModelWrapper(model), opt_func=TorchAdamW, wd=0.01, loss_func=CrossEntropyLossFlat(),
+    learn = BlurrLearner(dls, HF_BaseModelWrapper(model), opt_func=TorchAdamW, wd=0.01, loss_func=PlainCrossEntropyLossFlat(),
                          metrics=metrics, cbs=HF_BaseModelCallback, splitter=hf_splitter)
     probe, tgt = StepProbe(model), [0, 0]
     class CountTargets(Callback):

@@ -447,7 +447,7 @@ def check_lm_head(dls, hf_model):
     raise ValueError(f"A {type(hf_model).__name__} has no language-model head: load the model with "
                      f"`get_hf_objects(name, task=HF_TASKS_AUTO.{blurr_task(dls).auto_task.name})`.")
 
-_lm = dict(metrics=lambda dls: lm_metrics(), check=check_lm_head, loss_func=CrossEntropyLossFlat, example=lambda t: ('blurr blurr',))
+_lm = dict(metrics=lambda dls: lm_metrics(), check=check_lm_head, loss_func=PlainCrossEntropyLossFlat, example=lambda t: ('blurr blurr',))
 register_task(BlurrTask('causal_lm', HF_CausalLMBeforeBatchTransform, HF_TASKS_AUTO.CausalLM, **_lm))
 register_task(BlurrTask('instruction', HF_InstructionBeforeBatchTransform, HF_TASKS_AUTO.CausalLM, **{**_lm, 'example': lambda t: (('blurr?', 'blurr'),)}))
 register_task(BlurrTask('masked_lm', HF_MLMBeforeBatchTransform, HF_TASKS_AUTO.MaskedLM, **_lm))

@@ -207,7 +207,7 @@ def main(
     print("\nA training batch:")
     dls.show_batch(max_n=3, trunc_at=120)
     learn = BlurrLearner(dls, HF_BaseModelWrapper(hf_model), opt_func=TorchAdamW,
-                         loss_func=CrossEntropyLossFlat(), metrics=[accuracy], cbs=[HF_BaseModelCallback], splitter=hf_splitter)
+                         loss_func=PlainCrossEntropyLossFlat(), metrics=[accuracy], cbs=[HF_BaseModelCallback], splitter=hf_splitter)
     if bf16: learn.to_bf16()
     with epoch_lines_off_a_terminal(learn):   # validation and predictions draw bars too
         learn.fine_tune(epochs, base_lr=lr)

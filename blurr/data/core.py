@@ -21,7 +21,8 @@ __all__ = ['RAW_SAMPLES', 'BATCH_ORDERS', 'HF_BaseInput', 'check_text', 'held_va
            'check_label_lists', 'decode_ids', 'HF_TextItemTfm', 'single_threaded_tokenizers', 'HF_TokenCache',
            'HF_CachedSample', 'HF_ShownText', 'HF_BeforeBatchTransform', 'HF_RawSamples', 'raw_samples',
            'HF_AfterBatchTransform', 'DatasetReader', 'dataset_samples', 'text_length', 'default_num_workers',
-           'blurr_batch_tfm', 'HF_SortedDL', 'HF_TextBlock', 'shown_str', 'show_table', 'samples_table', 'show_batch']
+           'blurr_batch_tfm', 'HF_SortedDL', 'PlainCrossEntropyLossFlat', 'HF_TextBlock', 'shown_str', 'show_table',
+           'samples_table', 'show_batch']
 
 # %% ../../nbs/10_data.core.ipynb #d7160be2
 class HF_BaseInput(TensorBase):
@@ -615,6 +616,12 @@ class HF_SortedDL(SortedDL):
         except Exception as e:
             tls = getattr(self.dataset, 'tls', [self.dataset])[0]
             raise _with_context(e, f"Could not build {_row_name(tls, s)} of {self.split_name()}: ") from e
+
+# %% ../../nbs/10_data.core.ipynb #15dc5200
+class PlainCrossEntropyLossFlat(CrossEntropyLossFlat):
+    "fastai's `CrossEntropyLossFlat` computed on plain tensors: the same values and gradients, without `TensorBase`'s dispatch on each operation"
+    def _contiguous(self, x):
+        return x.as_subclass(Tensor).transpose(self.axis, -1).contiguous() if isinstance(x, Tensor) else x
 
 # %% ../../nbs/10_data.core.ipynb #70ca55dd
 class HF_TextBlock(TransformBlock):

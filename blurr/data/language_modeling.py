@@ -131,8 +131,21 @@ class HF_CausalLMBeforeBatchTransform(HF_BeforeBatchTransform):
         else: x['attention_mask'] = _padded([[1] * len(r['ids']) for r in rows], 0, n)
         return x, pad('labels', self.ignore_index)
 
+    def cached_rows(self, samples:list) -> tuple[dict, Tensor]|None:
+        "`collate_rows(rows(samples))` padded straight from the token cache when each document is one row (none cut, no packing), else None"
+        cache = self.sample_cache(samples)
+        if cache is None or self.packing: return None
+        idxs = np.array([s.cache_idx for s in samples])
+        lens = torch.from_numpy(cache.offsets[idxs + 1] - cache.offsets[idxs])
+        if lens.max() > self.max_length: return None
+        ids = cache.padded(idxs, {'input_ids': self.hf_tokenizer.pad_token_id}, multiple=self.pad_to_multiple_of)['input_ids']
+        # the target at position t is the token at t+1, where that is still in the document (`next_token_labels`)
+        has_next = torch.arange(1, ids.shape[1])[None] < lens[:, None]
+        y = F.pad(ids[:, 1:].masked_fill(~has_next, self.ignore_index), (0, 1), value=self.ignore_index)
+        return {'input_ids': ids, 'attention_mask': (torch.arange(ids.shape[1])[None] < lens[:, None]).long()}, y
+
     def encodes(self, samples:list):
-        x, y = self.collate_rows(self.rows(samples))
+        x, y = self.cached_rows(samples) or self.collate_rows(self.rows(samples))
         return [({k: v[i] for k, v in x.items()}, y[i]) for i in range(len(y))]
 
     def measure(self, samples:list, where:str='the inputs', row_name:Callable=lambda i: f"item {i}") -> list[int]:

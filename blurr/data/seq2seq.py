@@ -24,7 +24,7 @@ class HF_TargetIds(TensorBase):
 
 class HF_TextTarget(Transform):
     "Checks target texts (every split, at setup) and decodes token ids back to text for display"
-    train_setup, loss_func = False, CrossEntropyLossFlat()   # the loss skips label padding (-100)
+    train_setup, loss_func = False, PlainCrossEntropyLossFlat()   # the loss skips label padding (-100)
     def __init__(self): self.hf_tokenizer = None    # lent by the batch transform at setup
     def setups(self, items):
         col = _col_name(items)

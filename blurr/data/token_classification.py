@@ -21,7 +21,7 @@ __all__ = ['HF_TokenCategorize', 'HF_CheckWordTags', 'HF_TokenCategoryBlock', 'a
 # %% ../../nbs/11_data.token_classification.ipynb #8f15fb66
 class HF_TokenCategorize(Transform):
     "Word tags to ids and back; the vocabulary is every tag of the training set (plus `I-X` for each `B-X`)"
-    loss_func, order = CrossEntropyLossFlat(), 1
+    loss_func, order = PlainCrossEntropyLossFlat(), 1
     def __init__(self,
         vocab:list|None=None, # All the tags (found in the training set when `None`)
         add_inside_tags:bool=True, # Add `I-X` for every `B-X`, which the 'bio' strategy and the model may predict

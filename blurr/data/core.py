@@ -255,6 +255,8 @@ class HF_ShownText(str):
         if self.cut is None: return _shorten(self, trunc_at)
         return _shorten(self[:self.cut], trunc_at) + f" ✂ [truncated: the model sees {self.cut:,} of {len(self):,} characters]"
 
+_ENCODING_FIELDS = {'input_ids': 'ids', 'token_type_ids': 'type_ids', 'attention_mask': 'attention_mask', 'special_tokens_mask': 'special_tokens_mask'}
+
 class HF_BeforeBatchTransform(ItemTransform):
     "Tokenizes and pads a list of samples in one tokenizer call; the one mechanism each task extends"
     batch_order = 'shuffled'   # the order of training batches the task learns best from: `HF_SortedDL`'s default
@@ -342,16 +344,35 @@ class HF_BeforeBatchTransform(ItemTransform):
         kwargs = {'return_overflowing_tokens': self.truncating, **kwargs}
         return self.tokenizer_call(xs, padding=self.padding, pad_to_multiple_of=self.pad_to_multiple_of, return_tensors='pt', **kwargs)
 
+    def tokenizer_rows(self, xs:list, cutting:bool) -> tuple[dict, int]:
+        "The ids of each input's first window (one list per field, as the tokenizer names them) and how many inputs were `cutting` into more"
+        enc = self.tokenizer_call(xs, return_overflowing_tokens=cutting)
+        owner = enc.get('overflow_to_sample_mapping', None) or range(len(enc['input_ids']))
+        first = [j for j in range(len(owner)) if j == 0 or owner[j] != owner[j - 1]]   # a text with more windows than one was cut
+        n_cut = len({owner[j] for j in range(1, len(owner)) if owner[j] == owner[j - 1]})
+        return {k: [enc[k][j] for j in first] for k in enc.keys() if k != 'overflow_to_sample_mapping'}, n_cut
+
+    def backend_rows(self, xs:list, fields:list[str], cutting:bool) -> tuple[dict, int]:
+        "`tokenizer_rows` from the Rust tokenizer as the last tokenizer call set it up (truncation, special tokens), without transformers' conversion of each encoding"
+        pairs = len(xs) > 0 and _is_pair(xs[0], self.is_split_into_words)
+        encs = self.hf_tokenizer._tokenizer.encode_batch_fast([tuple(x) for x in xs] if pairs else list(xs), add_special_tokens=True,
+                                                              is_pretokenized=self.is_split_into_words)
+        return {k: [getattr(e, _ENCODING_FIELDS[k]) for e in encs] for k in fields}, sum(bool(e.overflowing) for e in encs) if cutting else 0
+
     def lengths(self, xs:list, where:str='the inputs', chunk:int=4096) -> list[int]:
         "Token count of each input as the model gets it (the sort key), `chunk` inputs a call; how many of `where` are cut is reported once; the ids go to the cache being filled"
         cutting, res, n_cut = self.truncating and self.cuts_long_inputs, [], 0
-        cache = getattr(self, '_filling', None)
+        cache, use_backend = getattr(self, '_filling', None), None
         for lo in range(0, len(xs), chunk):   # in chunks: a tokenizer's encodings of a whole split take GBs
-            enc = self.tokenizer_call(xs[lo:lo + chunk], return_overflowing_tokens=cutting)
-            owner = enc.get('overflow_to_sample_mapping', None) or range(len(enc['input_ids']))
-            first = [j for j in range(len(owner)) if j == 0 or owner[j] != owner[j - 1]]   # a text with more windows than one was cut
-            n_cut += len({owner[j] for j in range(1, len(owner)) if owner[j] == owner[j - 1]})
-            rows = {k: [enc[k][j] for j in first] for k in enc.keys() if k != 'overflow_to_sample_mapping'}
+            part = xs[lo:lo + chunk]
+            if use_backend: rows, cut = self.backend_rows(part, fields, cutting)
+            else:
+                rows, cut = self.tokenizer_rows(part, cutting)
+                if use_backend is None:   # the first chunk decides: the Rust tokenizer, as this call set it up, must give the same rows
+                    fields = list(rows)
+                    use_backend = (not self.tokenizer_kwargs and hasattr(getattr(self.hf_tokenizer, '_tokenizer', None), 'encode_batch_fast')
+                                   and set(fields) <= set(_ENCODING_FIELDS) and self.backend_rows(part, fields, cutting) == (rows, cut))
+            n_cut += cut
             res += [len(o) for o in rows['input_ids']]
             if cache is not None and set(rows) <= set(self.pad_values()): cache.add(rows)
         if n_cut: self.warn_once(f'max_length/{where}', f"{n_cut} of {len(xs)} texts of {where} are longer than max_length={self.max_length} "
@@ -494,6 +515,14 @@ class DatasetReader(DisplayedTransform):
             res += [self._value(v) for v in zip(*cols)]
         return res
 
+    def column_vocab(self) -> list:
+        "The distinct values of the column (of its lists' elements, for a list column), sorted, read from Arrow: `CategoryBlock(vocab=...)` or `MultiCategoryBlock(vocab=...)` without fastai's pass over every row"
+        if self.pair: raise ValueError(f"column_vocab: this DatasetReader reads {len(self.cols)} columns {self.cols}; make one for the label column.")
+        import pyarrow as pa, pyarrow.compute as pc
+        col = self.arrays[0]
+        if pa.types.is_list(col.type) or pa.types.is_large_list(col.type): col = pc.list_flatten(col)
+        return sorted(o for o in pc.unique(col).to_pylist() if o is not None and o == o)   # `o == o`: not NaN, as fastai's `CategoryMap`
+
 def dataset_samples(dset) -> list|None:
     "The samples of a fastai `Datasets` split read in Arrow batches when its inputs come from a `DatasetReader` (checked), with targets that need no transform; else None"
     tls = getattr(dset, 'tls', None)
@@ -502,8 +531,8 @@ def dataset_samples(dset) -> list|None:
     if not all(isinstance(t, HF_TextItemTfm) for t in checks): return None   # other item transforms: per item
     xs = tls[0].tfms.fs[0].values(tls[0].items)
     for t in checks: xs = [t.check(x) for x in xs]   # already checked at setup: this gives their form (a word list from a string)
-    # a target's raw value is its sample part when nothing transforms it (a target text), else the sort does without it
-    plain = [tl for tl in tls[1:] if isinstance(tl.tfms.fs[0], DatasetReader) and all(type(t).__name__ == 'HF_TextTarget' for t in tl.tfms.fs[1:])]
+    # a target's raw value is its sample part when its transforms only check it (`checks_only`: a target text), else the sort does without it
+    plain = [tl for tl in tls[1:] if isinstance(tl.tfms.fs[0], DatasetReader) and all(getattr(t, 'checks_only', False) for t in tl.tfms.fs[1:])]
     if len(plain) < len(tls) - 1: return [(x,) for x in xs]
     return list(zip(xs, *(tl.tfms.fs[0].values(tl.items) for tl in plain)))
 

@@ -25,6 +25,7 @@ class HF_TargetIds(TensorBase):
 class HF_TextTarget(Transform):
     "Checks target texts (every split, at setup) and decodes token ids back to text for display"
     train_setup, loss_func = False, PlainCrossEntropyLossFlat()   # the loss skips label padding (-100)
+    checks_only = True   # `encodes` returns the text it is given: a sample can hold it as Arrow reads it (`dataset_samples`)
     def __init__(self): self.hf_tokenizer = None    # lent by the batch transform at setup
     def setups(self, items):
         col = _col_name(items)

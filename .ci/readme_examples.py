@@ -64,8 +64,14 @@ def check_seq2seq(ns):
     return [at_least('ROUGE-L', final(learn, 'rougeL'), 0.22), (n_empty == 0, f"{n_empty} of {len(gen)} summaries empty"),
             (n_distinct >= len(gen) * 0.9, f"{n_distinct} distinct summaries of {len(gen)}")]
 
+def check_arrow(ns):
+    dls = ns['dls']
+    n = len(dls.train.token_cache) if dls.train.token_cache is not None else 0
+    return [(list(dls.vocab) == ['fresh', 'rotten'], f"vocabulary {list(dls.vocab)}"), (dls.train.sort_chunk == 200, f"sort_chunk {dls.train.sort_chunk}"),
+            (n == len(dls.train_ds), f"token ids of {n} of {len(dls.train_ds)} training rows kept")]
+
 CHECKS = {'How to use': check_seqcls, 'Named-entity recognition': check_ner, 'Extractive question answering': check_qa,
-          'Summarization and translation': check_seq2seq}
+          'Summarization and translation': check_seq2seq, 'Data larger than memory': check_arrow}
 
 if __name__ == '__main__':
     only = sys.argv[sys.argv.index('--only') + 1].split(',') if '--only' in sys.argv else []

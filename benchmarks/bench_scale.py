@@ -75,7 +75,7 @@ def run_blurr(a) -> dict:
                            splitter=IndexSplitter(valid))
     import gc; gc.collect()
     rss0 = cur_rss_mb(); reset_peak_rss()
-    t0 = time.perf_counter(); dls = dblock.dataloaders(source, bs=a.bs); create_s = time.perf_counter() - t0 + vocab_s
+    t0 = time.perf_counter(); dls = dblock.dataloaders(source, bs=a.bs, **({} if a.sort_chunk is None else {'sort_chunk': a.sort_chunk})); create_s = time.perf_counter() - t0 + vocab_s
     t0 = time.perf_counter(); b = next(iter(dls.train)); first_s = time.perf_counter() - t0
     peak = hwm_mb(); rss1 = cur_rss_mb()
     it, n_b = iter(dls.train), min(a.batches, len(dls.train) - 1)   # the per-batch cost of the data pipeline alone (untimed above)
@@ -106,6 +106,7 @@ def main(argv=None):
     p.add_argument('--seed', type=int, default=42)
     p.add_argument('--cache', choices=['on', 'off'], default=None, help="blurr's token cache (default: blurr's default)")
     p.add_argument('--batches', type=int, default=100, help='training batches timed after the first (ms a batch)')
+    p.add_argument('--sort-chunk', type=int, default=None, help="HF_SortedDL's sort_chunk: batches per length-sorted chunk (default: blurr's, 50)")
     p.add_argument('--vocab', action='store_true', help="give CategoryBlock its vocabulary (no pass over the labels): the Arrow column's `DatasetReader.column_vocab()` for --source ds")
     p.add_argument('--worker', choices=['blurr'], help=argparse.SUPPRESS)
     a = p.parse_args(argv)
@@ -115,7 +116,7 @@ def main(argv=None):
     rows = []
     for n in a.rows:
         args = ['--rows', n, '--source', a.source, '--bs', a.bs, '--max-length', a.max_length, '--seed', a.seed, '--batches', a.batches] + \
-               (['--cache', a.cache] if a.cache else []) + (['--vocab'] if a.vocab else [])
+               (['--cache', a.cache] if a.cache else []) + (['--vocab'] if a.vocab else []) + ([] if a.sort_chunk is None else ['--sort-chunk', a.sort_chunk])
         r = run_worker(__file__, 'blurr', args)
         if r is None: continue
         print(json.dumps(r)); rows.append(r)

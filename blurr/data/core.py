@@ -570,11 +570,12 @@ class HF_SortedDL(SortedDL):
         num_workers:int|None=None, # Worker processes (default: none without a GPU, fastai's default with one)
         cache_items:bool=True, # Serve the items built at creation instead of running the item pipeline again
         batch_order:str|None=None, # Order of training batches: 'shuffled', 'grouped' or 'random' (default: the task's; see below)
+        sort_chunk:int=50, # Batches per randomly drawn chunk that the 'shuffled' and 'grouped' orders sort by length (more: less padding)
         **kwargs # Passed to fastai's `SortedDL`
     ):
         count_tokens = sort_func is None and res is None
         kwargs['num_workers'] = default_num_workers() if num_workers is None else num_workers
-        self.cache_items, self.items_cache, self.token_cache = cache_items, None, None
+        self.cache_items, self.items_cache, self.token_cache, self.sort_chunk = cache_items, None, None, sort_chunk
         # when counting tokens we measure every item ourselves, after the DataLoader is set up
         super().__init__(dataset, sort_func=sort_func or text_length, res=[] if count_tokens else res, **kwargs)
         self.batch_order = batch_order or getattr(blurr_batch_tfm(self), 'batch_order', 'shuffled')
@@ -619,17 +620,21 @@ class HF_SortedDL(SortedDL):
         return res
 
     def shuffle_fn(self, idxs):
-        if self.batch_order == 'shuffled': return super().shuffle_fn(idxs)
+        "The training order: random chunks of `sort_chunk` batches, each sorted longest first ('grouped'), then the batches shuffled ('shuffled', as fastai's `SortedDL`)"
         if self.batch_order == 'random': return TfmdDL.shuffle_fn(self, idxs)
-        # 'grouped': random chunks of 50 batches, each served from its longest text to its shortest (longest overall first)
         idxs = np.random.permutation(len(self.dataset))
         m = np.flatnonzero(idxs == self.idx_max)[0]
-        idxs[[0, m]] = idxs[[m, 0]]
-        sz = self.bs * 50
-        return iter(np.concatenate([sorted(idxs[i:i+sz], key=lambda j: self.res[j], reverse=True) for i in range(0, len(idxs), sz)]))
+        idxs[[0, m]] = idxs[[m, 0]]   # the longest text comes first: a batch too large for memory fails at once
+        sz = self.bs * self.sort_chunk
+        order = np.concatenate([sorted(idxs[i:i+sz], key=lambda j: self.res[j], reverse=True) for i in range(0, len(idxs), sz)])
+        if self.batch_order == 'grouped': return iter(order)
+        # 'shuffled': the batches in random order, but the first (the longest) and the last (the shortest, maybe partial) in place
+        batches = [order[i:i + self.bs] for i in range(0, len(order), self.bs)]
+        middle = [batches[j] for j in np.random.permutation(len(batches) - 2) + 1] if len(batches) > 2 else []
+        return iter(np.concatenate([batches[0], *middle, *batches[1:][-1:]]))
 
     def new(self, dataset=None, **kwargs):
-        kwargs.setdefault('batch_order', self.batch_order)
+        kwargs.setdefault('batch_order', self.batch_order); kwargs.setdefault('sort_chunk', self.sort_chunk)
         res = super().new(dataset=dataset, **kwargs)
         if dataset is None and res.cache_items: res.items_cache, res.token_cache = self.items_cache, self.token_cache   # the same items: share them
         return res

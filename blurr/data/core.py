@@ -345,7 +345,7 @@ class HF_BeforeBatchTransform(ItemTransform):
         return self.tokenizer_call(xs, padding=self.padding, pad_to_multiple_of=self.pad_to_multiple_of, return_tensors='pt', **kwargs)
 
     def tokenizer_rows(self, xs:list, cutting:bool) -> tuple[dict, int]:
-        "The ids of each input's first window (one list per field, as the tokenizer names them) and how many inputs were `cutting` into more"
+        "The ids of each input's first window (one list per field, as the tokenizer names them) and, when `cutting`, how many inputs needed more windows than one"
         enc = self.tokenizer_call(xs, return_overflowing_tokens=cutting)
         owner = enc.get('overflow_to_sample_mapping', None) or range(len(enc['input_ids']))
         first = [j for j in range(len(owner)) if j == 0 or owner[j] != owner[j - 1]]   # a text with more windows than one was cut

@@ -120,6 +120,7 @@ class HF_TokenClassBeforeBatchTransform(HF_BeforeBatchTransform):
     batch_order = 'grouped'   # token classification learned best from chunks served longest to shortest (see `HF_SortedDL`)
     predict_method = 'blurr_predict_tokens'
     cuts_long_inputs = False   # a long example is read in word-boundary windows, never cut
+    caches_tokens = True   # an example read in one window tokenizes the same every epoch: the length pass keeps its ids and word ids
     def __init__(self,
         hf_arch:str, # `config.model_type` of the model
         hf_tokenizer:PreTrainedTokenizerBase, # A fast tokenizer (it must give word ids)
@@ -169,12 +170,33 @@ class HF_TokenClassBeforeBatchTransform(HF_BeforeBatchTransform):
         for i, w in missing: filled[i] = [*filled[i][:w], self.empty_word, *filled[i][w + 1:]]
         return filled
 
+    def pad_values(self) -> dict: return {**super().pad_values(), 'word_ids': -1}
+
     def lengths(self, xs:list, where:str='the inputs') -> list[int]:
-        "Token count of each example's first window (the sort key); words without sub-tokens are reported here, counted over all of `xs`"
+        "Token count of each example's first window (the sort key); words without sub-tokens are reported here, counted over all of `xs`; the ids go to the cache being filled"
         enc = self.tokenizer_call(xs, return_overflowing_tokens=self.truncating)
         self.with_standins(xs, enc)
-        owner = enc.get('overflow_to_sample_mapping', range(len(xs)))
-        return [len(ids) for j, ids in enumerate(enc['input_ids']) if j == 0 or owner[j] != owner[j - 1]]
+        owner = list(enc.get('overflow_to_sample_mapping', range(len(xs))))
+        first = [j for j in range(len(owner)) if j == 0 or owner[j] != owner[j - 1]]
+        cache = getattr(self, '_filling', None)
+        if cache is not None: cache.add(self.cache_rows(xs, enc, owner, first))
+        return [len(enc['input_ids'][j]) for j in first]
+
+    def cache_rows(self, xs:list, enc, owner:list[int], first:list[int]) -> dict:
+        "The fields of each example as `tokenize` gives them, word ids included, when it is read in one window with a sub-token for every word; else empty (tokenized at batch time)"
+        n_rows, missing = Counter(owner), {i for i, _ in empty_words(xs, enc)}
+        whole = [n_rows[i] == 1 and i not in missing for i in range(len(xs))]
+        rows = {k: [enc[k][j] if ok else [] for j, ok in zip(first, whole)] for k in enc.keys() if k != 'overflow_to_sample_mapping'}
+        rows['word_ids'] = [[-1 if w is None else w for w in enc.word_ids(j)] if ok else [] for j, ok in zip(first, whole)]
+        return rows
+
+    def cached_windows(self, samples:list) -> dict|None:
+        "The batch padded from the token cache (one row per example, `word_ids` and `sample_idx` as `tokenize` adds them) when the cache holds every example whole, else None"
+        cache = self.sample_cache(samples)
+        if cache is None: return None
+        idxs = np.array([s.cache_idx for s in samples])
+        if (cache.offsets[idxs + 1] == cache.offsets[idxs]).any(): return None   # an example kept empty: it needs windows or stand-ins
+        return {**self.cached(samples), 'sample_idx': torch.arange(len(samples))}
 
     def windows(self, word_lists:list[list[str]]) -> list[tuple[int, int, int]]:
         "`(example, first word, end word)` of every window the examples need"
@@ -206,7 +228,8 @@ class HF_TokenClassBeforeBatchTransform(HF_BeforeBatchTransform):
         return enc
 
     def encodes(self, samples:list):
-        enc = self.tokenize([s[0] for s in samples])
+        enc = self.cached_windows(samples)
+        if enc is None: enc = self.tokenize([s[0] for s in samples])
         xs = [{k: v[j] for k, v in enc.items()} for j in range(len(enc['input_ids']))]
         if len(samples[0]) < 2: return [(x,) for x in xs]
         tags = torch.nn.utils.rnn.pad_sequence([s[1].as_subclass(Tensor) for s in samples], batch_first=True)

@@ -555,8 +555,10 @@ def default_num_workers() -> int:
     return defaults.cpus if torch.cuda.is_available() else 0
 
 def blurr_batch_tfm(dls) -> HF_BeforeBatchTransform|None:
-    "The blurr batch transform of `dls` (a `DataLoaders` or `DataLoader`), if it has one"
+    "The blurr batch transform of `dls` (a `DataLoaders` or `DataLoader`, or fastai's `DistributedDL` around one), if it has one"
     dl = dls.train if isinstance(dls, DataLoaders) else dls
+    # `distrib_ctx` puts `DistributedDL`s into `learn.dls` during `fit`: their `before_batch` is a method that calls the wrapped loader's
+    while not hasattr(getattr(dl, 'before_batch', None), 'fs') and isinstance(getattr(dl, 'dl', None), DataLoader): dl = dl.dl
     return first(f for f in getattr(getattr(dl, 'before_batch', None), 'fs', []) if isinstance(f, HF_BeforeBatchTransform))
 
 BATCH_ORDERS = ('shuffled', 'grouped', 'random')

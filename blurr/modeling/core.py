@@ -349,7 +349,7 @@ def blurr_reorder(t, idxs):
     if is_listy(t) and not isinstance(t, L): return type(t)(blurr_reorder(o, idxs) for o in t)
     if isinstance(t, Tensor) and t.ndim and len(t) != len(idxs):   # t[idxs] would drop or misplace rows without a word
         raise ValueError(f"get_preds(reorder=True) puts the predictions back in the order of the {len(idxs)} items, but these DataLoaders made "
-                         f"{len(t)} rows of them (a language model's long documents are cut into blocks): call `get_preds(reorder=False)`.")
+                         f"{len(t)} rows of them (a language model's long documents cut into blocks, long QA contexts read in several windows): call `get_preds(reorder=False)`, whose rows come in the DataLoader's order.")
     return nested_reorder(t, idxs)
 
 @patch

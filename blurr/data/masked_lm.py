@@ -14,8 +14,8 @@ from ..utils import *
 from .core import *
 
 # %% auto #0
-__all__ = ['MaskRandom', 'TokenMasking', 'word_starts', 'WholeWordMasking', 'word_numbers', 'HF_MLMBeforeBatchTransform',
-           'HF_MaskedTokens', 'HF_MaskedSpans', 'masked_text', 'show_batch']
+__all__ = ['MaskRandom', 'TokenMasking', 'word_starts', 'WholeWordMasking', 'row_word_numbers', 'word_numbers',
+           'HF_MLMBeforeBatchTransform', 'HF_MaskedTokens', 'HF_MaskedSpans', 'masked_text', 'show_batch']
 
 # %% ../../nbs/15_data.masked_lm.ipynb #1880d3c1
 class MaskRandom:
@@ -104,20 +104,22 @@ class WholeWordMasking(TokenMasking):
         return rand().gather(1, word_starts(word_ids))
 
 # %% ../../nbs/15_data.masked_lm.ipynb #51e3cb3f
-def word_numbers(enc, rows:list[int]) -> Tensor:
-    "For the rows `rows` of a fast tokenizer's batch encoding `enc`: each token's word number in its row (both texts of a pair counted on), -1 for special tokens and padding"
-    res = torch.full(enc['input_ids'][rows].shape, -1)
-    for r, j in enumerate(rows):
-        last, n = None, -1
-        for t, word in enumerate(zip(enc.sequence_ids(j), enc.word_ids(j))):
-            if word[1] is None: continue
-            if word != last: n, last = n + 1, word
-            res[r, t] = n
+def row_word_numbers(enc, j:int) -> list[int]:
+    "Each token's word number in row `j` of a fast tokenizer's encoding `enc` (both texts of a pair counted on), -1 for special tokens and padding"
+    res, last, n = [], None, -1
+    for word in zip(enc.sequence_ids(j), enc.word_ids(j)):
+        if word[1] is not None and word != last: n, last = n + 1, word
+        res.append(-1 if word[1] is None else n)
     return res
+
+def word_numbers(enc, rows:list[int]) -> Tensor:
+    "`row_word_numbers` of the rows `rows` of a padded batch encoding `enc`, as one tensor"
+    return tensor([row_word_numbers(enc, j) for j in rows])
 
 class HF_MLMBeforeBatchTransform(HF_BeforeBatchTransform):
     "Tokenizes documents at batch time and masks them with `masking`: inputs with targets hidden, targets the original tokens there (`ignore_index` elsewhere)"
     predict_method = 'blurr_fill_mask'
+    caches_tokens = True   # a document's ids are the same every epoch: the length pass keeps them (and what `maskable` and whole words need); masks are drawn per batch
     def __init__(self,
         hf_arch:str, # `config.model_type` of the model
         hf_tokenizer:PreTrainedTokenizerBase, # A fast tokenizer with a mask token
@@ -168,19 +170,36 @@ class HF_MLMBeforeBatchTransform(HF_BeforeBatchTransform):
         "Mask a batch: the fixed masks on the validation set (`split_idx=1`, which fastai's DataLoaders pass), fresh ones otherwise"
         return super().__call__(samples, split_idx=split_idx, fixed_masks=split_idx == 1, **kwargs)
 
+    def pad_values(self) -> dict: return {**super().pad_values(), 'word_ids': -1}
+
+    def cached_tokens(self, samples:list) -> dict|None:
+        "`tokenize`'s result for `samples`, padded from the token cache they carry, or None when they carry none (or one without the special-token mask and word numbers `measure` keeps)"
+        cache = self.sample_cache(samples)
+        if cache is None or not {'special_tokens_mask', *(['word_ids'] if self.masking.needs_word_ids else [])} <= set(cache.fields): return None
+        enc = self.cached(samples)
+        enc['maskable'] = self.maskable(enc['input_ids'], enc.pop('special_tokens_mask'), enc['attention_mask'])
+        return enc
+
     def encodes(self, samples:list, fixed_masks:bool=False):
-        x, labels = self.mask(self.tokenize([s[0] for s in samples]), fixed=fixed_masks)
+        x = self.cached_tokens(samples)
+        x, labels = self.mask(self.tokenize([s[0] for s in samples]) if x is None else x, fixed=fixed_masks)
         return [({k: v[i] for k, v in x.items()}, labels[i]) + tuple(s[1:]) for i, s in enumerate(samples)]
 
 # %% ../../nbs/15_data.masked_lm.ipynb #308d84d9
 @patch
 def measure(self:HF_MLMBeforeBatchTransform, samples:list, where:str='the inputs', row_name:Callable=lambda i: f"item {i}") -> list[int]:
-    "Sort keys from one tokenizer call per split: the documents cut by `max_length` and those with no token to mask are counted and reported once"
+    "Sort keys from one tokenizer call per split: the documents cut by `max_length` and those with no token to mask are counted and reported once; the ids go to the cache being filled"
     xs = [s[0] for s in samples]
     cuts = self.truncating and self.cuts_long_inputs
-    ids = self.tokenizer_call(xs, **(dict(truncation=False, verbose=False) if cuts else {}))['input_ids']   # whole documents, to count the cut ones
-    n = [len(o) for o in ids]
-    n_cut = sum(k > self.max_length for k in n) if cuts else 0
+    enc = self.tokenizer_call(xs, return_overflowing_tokens=cuts, return_special_tokens_mask=True)
+    owner = enc.get('overflow_to_sample_mapping', None) or range(len(enc['input_ids']))
+    first = [j for j in range(len(owner)) if j == 0 or owner[j] != owner[j - 1]]   # a document with more windows than one was cut
+    n_cut = len({owner[j] for j in range(1, len(owner)) if owner[j] == owner[j - 1]})
+    ids = [enc['input_ids'][j] for j in first]
+    if getattr(self, '_filling', None) is not None:
+        rows = {k: [enc[k][j] for j in first] for k in enc.keys() if k != 'overflow_to_sample_mapping'}
+        if self.masking.needs_word_ids: rows['word_ids'] = [row_word_numbers(enc, j) for j in first]
+        self._filling.add(rows)
     if n_cut: self.warn_once(f'max_length/{where}', f"{n_cut} of {len(xs)} documents of {where} are longer than max_length={self.max_length} "
                              "tokens and are truncated: the model sees and learns only their beginning. Pass a larger `max_length` to the "
                              "batch transform if the model allows it, or split long documents. (Shown once.)")
@@ -190,7 +209,7 @@ def measure(self:HF_MLMBeforeBatchTransform, samples:list, where:str='the inputs
         self.warn_once(f'empty documents/{where}', f"{len(empty)} of {len(xs)} documents of {where} have no token to mask (the tokenizer "
                        f"reads them as special tokens only), e.g. {row_name(empty[0])}: {xs[empty[0]]!r:.80}. They are kept but teach "
                        "nothing. Fix or drop those rows. (Shown once.)")
-    return [min(k, self.max_length) for k in n] if cuts else n
+    return [len(o) for o in ids]
 
 # %% ../../nbs/15_data.masked_lm.ipynb #6249b972
 class HF_MaskedTokens(TensorBase):

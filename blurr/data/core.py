@@ -19,10 +19,10 @@ from ..utils import *
 # %% auto #0
 __all__ = ['RAW_SAMPLES', 'BATCH_ORDERS', 'HF_BaseInput', 'check_text', 'held_value', 'to_words', 'check_words', 'ListColReader',
            'check_label_lists', 'decode_ids', 'HF_TextItemTfm', 'single_threaded_tokenizers', 'HF_TokenCache',
-           'HF_CachedSample', 'HF_ShownText', 'HF_BeforeBatchTransform', 'HF_RawSamples', 'raw_samples',
-           'HF_AfterBatchTransform', 'DatasetReader', 'dataset_samples', 'text_length', 'default_num_workers',
-           'blurr_batch_tfm', 'HF_SortedDL', 'PlainCrossEntropyLossFlat', 'HF_TextBlock', 'shown_str', 'show_table',
-           'samples_table', 'show_batch']
+           'HF_CachedSample', 'HF_ShownText', 'window_starts', 'HF_BeforeBatchTransform', 'HF_RawSamples',
+           'raw_samples', 'HF_AfterBatchTransform', 'DatasetReader', 'dataset_samples', 'text_length',
+           'default_num_workers', 'blurr_batch_tfm', 'HF_SortedDL', 'PlainCrossEntropyLossFlat', 'HF_TextBlock',
+           'shown_str', 'show_table', 'samples_table', 'show_batch']
 
 # %% ../../nbs/10_data.core.ipynb #d7160be2
 class HF_BaseInput(TensorBase):
@@ -255,6 +255,12 @@ class HF_ShownText(str):
         if self.cut is None: return _shorten(self, trunc_at)
         return _shorten(self[:self.cut], trunc_at) + f" ✂ [truncated: the model sees {self.cut:,} of {len(self):,} characters]"
 
+def window_starts(enc) -> tuple[list[int], set[int]]:
+    "The row of each input's first window in a tokenizer's encoding `enc` (overflow windows included), and the inputs that have more than one"
+    owner = enc.get('overflow_to_sample_mapping', None)
+    owner = range(len(enc['input_ids'])) if owner is None else owner.tolist() if isinstance(owner, Tensor) else list(owner)
+    return [j for j in range(len(owner)) if j == 0 or owner[j] != owner[j - 1]], {owner[j] for j in range(1, len(owner)) if owner[j] == owner[j - 1]}
+
 _ENCODING_FIELDS = {'input_ids': 'ids', 'token_type_ids': 'type_ids', 'attention_mask': 'attention_mask', 'special_tokens_mask': 'special_tokens_mask'}
 
 class HF_BeforeBatchTransform(ItemTransform):
@@ -347,10 +353,8 @@ class HF_BeforeBatchTransform(ItemTransform):
     def tokenizer_rows(self, xs:list, cutting:bool) -> tuple[dict, int]:
         "The ids of each input's first window (one list per field, as the tokenizer names them) and, when `cutting`, how many inputs needed more windows than one"
         enc = self.tokenizer_call(xs, return_overflowing_tokens=cutting)
-        owner = enc.get('overflow_to_sample_mapping', None) or range(len(enc['input_ids']))
-        first = [j for j in range(len(owner)) if j == 0 or owner[j] != owner[j - 1]]   # a text with more windows than one was cut
-        n_cut = len({owner[j] for j in range(1, len(owner)) if owner[j] == owner[j - 1]})
-        return {k: [enc[k][j] for j in first] for k in enc.keys() if k != 'overflow_to_sample_mapping'}, n_cut
+        first, cut = window_starts(enc)   # a text with more windows than one was cut
+        return {k: [enc[k][j] for j in first] for k in enc.keys() if k != 'overflow_to_sample_mapping'}, len(cut)
 
     def backend_rows(self, xs:list, fields:list[str], cutting:bool) -> tuple[dict, int]:
         "`tokenizer_rows` from the Rust tokenizer as the last tokenizer call set it up (truncation, special tokens), without transformers' conversion of each encoding"
@@ -391,13 +395,11 @@ class HF_BeforeBatchTransform(ItemTransform):
 
     def first_windows(self, enc, n, what:str='text', limit:str='max_length'):
         "Indices of each sample's first window in `enc`, warning once (per `limit`) when any sample needed more than one"
-        if 'overflow_to_sample_mapping' not in enc: return list(range(n))
-        owner = enc['overflow_to_sample_mapping'].tolist()
-        if len(owner) > n and not any(k.startswith(limit) for k in self._warned):   # the DataLoaders count a whole split first
-            n_cut = sum(c > 1 for c in Counter(owner).values())
-            self.warn_once(limit, f"{n_cut} of the {n} {what}s of a batch were longer than {limit}={getattr(self, limit)} tokens and "
+        first, cut = window_starts(enc)
+        if cut and not any(k.startswith(limit) for k in self._warned):   # the DataLoaders count a whole split first
+            self.warn_once(limit, f"{len(cut)} of the {n} {what}s of a batch were longer than {limit}={getattr(self, limit)} tokens and "
                            f"were truncated. Pass a larger `{limit}` to the batch transform if the model allows it. (Shown once.)")
-        return [i for i, o in enumerate(owner) if i == 0 or owner[i-1] != o]
+        return first
 
     def __call__(self, samples:list, **kwargs):
         "`encodes` with the tokenizer on the calling thread (see `single_threaded_tokenizers`)"

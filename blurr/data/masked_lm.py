@@ -192,9 +192,8 @@ def measure(self:HF_MLMBeforeBatchTransform, samples:list, where:str='the inputs
     xs = [s[0] for s in samples]
     cuts = self.truncating and self.cuts_long_inputs
     enc = self.tokenizer_call(xs, return_overflowing_tokens=cuts, return_special_tokens_mask=True)
-    owner = enc.get('overflow_to_sample_mapping', None) or range(len(enc['input_ids']))
-    first = [j for j in range(len(owner)) if j == 0 or owner[j] != owner[j - 1]]   # a document with more windows than one was cut
-    n_cut = len({owner[j] for j in range(1, len(owner)) if owner[j] == owner[j - 1]})
+    first, cut = window_starts(enc)   # a document with more windows than one was cut
+    n_cut = len(cut)
     ids = [enc['input_ids'][j] for j in first]
     if getattr(self, '_filling', None) is not None:
         rows = {k: [enc[k][j] for j in first] for k in enc.keys() if k != 'overflow_to_sample_mapping'}

@@ -152,9 +152,9 @@ class HF_TokenClassBeforeBatchTransform(HF_BeforeBatchTransform):
         super().setups(dl)
         if self.vocab is None: self.vocab = getattr(dl, 'vocab', None)
 
-    def with_standins(self, word_lists:list, enc) -> list:
-        "`word_lists` with `empty_word` for each word that has no sub-token in `enc` (the same object when there is none), reported once"
-        missing = empty_words(word_lists, enc)
+    def with_standins(self, word_lists:list, enc, missing:list|None=None) -> list:
+        "`word_lists` with `empty_word` for each word that has no sub-token in `enc` (`missing`: their `empty_words`, when known; the same object when there is none), reported once"
+        missing = empty_words(word_lists, enc) if missing is None else missing
         if not missing: return word_lists
         i, w = missing[0]
         found = (f"{len(missing)} word(s) in {len({i for i, _ in missing})} of {len(word_lists)} examples are no sub-token to this tokenizer, "
@@ -175,17 +175,16 @@ class HF_TokenClassBeforeBatchTransform(HF_BeforeBatchTransform):
     def lengths(self, xs:list, where:str='the inputs') -> list[int]:
         "Token count of each example's first window (the sort key); words without sub-tokens are reported here, counted over all of `xs`; the ids go to the cache being filled"
         enc = self.tokenizer_call(xs, return_overflowing_tokens=self.truncating)
-        self.with_standins(xs, enc)
-        owner = list(enc.get('overflow_to_sample_mapping', range(len(xs))))
-        first = [j for j in range(len(owner)) if j == 0 or owner[j] != owner[j - 1]]
+        missing = empty_words(xs, enc)
+        self.with_standins(xs, enc, missing)
+        first, windowed = window_starts(enc)
         cache = getattr(self, '_filling', None)
-        if cache is not None: cache.add(self.cache_rows(xs, enc, owner, first))
+        if cache is not None: cache.add(self.cache_rows(enc, first, windowed | {i for i, _ in missing}))
         return [len(enc['input_ids'][j]) for j in first]
 
-    def cache_rows(self, xs:list, enc, owner:list[int], first:list[int]) -> dict:
-        "The fields of each example as `tokenize` gives them, word ids included, when it is read in one window with a sub-token for every word; else empty (tokenized at batch time)"
-        n_rows, missing = Counter(owner), {i for i, _ in empty_words(xs, enc)}
-        whole = [n_rows[i] == 1 and i not in missing for i in range(len(xs))]
+    def cache_rows(self, enc, first:list[int], skip:set[int]) -> dict:
+        "The fields of each example as `tokenize` gives them (rows `first` of `enc`), word ids included; empty for the examples in `skip` (those needing windows or stand-ins, tokenized at batch time)"
+        whole = [i not in skip for i in range(len(first))]
         rows = {k: [enc[k][j] if ok else [] for j, ok in zip(first, whole)] for k in enc.keys() if k != 'overflow_to_sample_mapping'}
         rows['word_ids'] = [[-1 if w is None else w for w in enc.word_ids(j)] if ok else [] for j, ok in zip(first, whole)]
         return rows

@@ -2,7 +2,8 @@
 
 The embedded Rotten Tomatoes snippets are repeated to `--rows` rows (20% validation), held as a pandas DataFrame
 (`--source df`) or as a memory-mapped `datasets.Dataset` saved to disk and loaded back (`--source ds`), and turned into
-blurr's sequence-classification DataLoaders (MiniLM's tokenizer, `--bs`, `--max-length`). Each size runs in a fresh
+blurr's sequence-classification DataLoaders (MiniLM's tokenizer, `--bs`, `--max-length`); `--source learner` gives the
+same Dataset to the one-liner `classification_learner` instead (its label pass, split and MiniLM's load are timed too). Each size runs in a fresh
 subprocess. Peak memory growth is the high-water mark of the resident set from right before `dataloaders()` to after
 the first batch (the kernel's mark is reset there), so building the data itself is left out; with `--source ds` the
 Arrow file's own pages are counted in it when read, and the file's size is printed beside it.
@@ -57,6 +58,7 @@ def run_blurr(a) -> dict:
     kw = {} if a.cache is None else {'cache_tokens': a.cache == 'on'}
     block = HF_TextBlock(hf_arch='bert', hf_tokenizer=hf_tokenizer, max_length=a.max_length, **kw)
     cat, vocab_s = CategoryBlock(vocab=['fresh', 'rotten']) if a.vocab else CategoryBlock, 0.
+    learner = None
     if a.source == 'df':
         source, dblock = df, DataBlock(blocks=(block, cat), get_x=ColReader('text'), get_y=ColReader('label'), splitter=ColSplitter('is_valid'))
     else:
@@ -73,9 +75,15 @@ def run_blurr(a) -> dict:
             t0 = time.perf_counter(); cat = CategoryBlock(vocab=DatasetReader(ds, 'label').column_vocab()); vocab_s = time.perf_counter() - t0
         dblock = DataBlock(blocks=(block, cat), get_x=DatasetReader(ds, 'text'), get_y=DatasetReader(ds, 'label'),
                            splitter=IndexSplitter(valid))
+        if a.source == 'learner':   # the one-liner on the Dataset: its label pass, split and model load are timed too
+            from blurr.learner import classification_learner
+            learner = lambda: classification_learner(ds, default_model_path(), bs=a.bs, max_length=a.max_length, valid='is_valid', **({'tfm_kwargs': kw} if kw else {}))
     import gc; gc.collect()
     rss0 = cur_rss_mb(); reset_peak_rss()
-    t0 = time.perf_counter(); dls = dblock.dataloaders(source, bs=a.bs, **({} if a.sort_chunk is None else {'sort_chunk': a.sort_chunk})); create_s = time.perf_counter() - t0 + vocab_s
+    t0 = time.perf_counter()
+    if learner is not None: dls = learner().dls
+    else: dls = dblock.dataloaders(source, bs=a.bs, **({} if a.sort_chunk is None else {'sort_chunk': a.sort_chunk}))
+    create_s = time.perf_counter() - t0 + vocab_s
     t0 = time.perf_counter(); b = next(iter(dls.train)); first_s = time.perf_counter() - t0
     peak = hwm_mb(); rss1 = cur_rss_mb()
     it, n_b = iter(dls.train), min(a.batches, len(dls.train) - 1)   # the per-batch cost of the data pipeline alone (untimed above)
@@ -100,7 +108,7 @@ def run_blurr(a) -> dict:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--rows', type=int, nargs='+', default=[10_000, 100_000])
-    p.add_argument('--source', choices=['df', 'ds'], default='df')
+    p.add_argument('--source', choices=['df', 'ds', 'learner'], default='df', help="a DataFrame or a saved `datasets.Dataset` through a DataBlock, or the Dataset through `classification_learner` (model load included)")
     p.add_argument('--bs', type=int, default=32)
     p.add_argument('--max-length', type=int, default=128)
     p.add_argument('--seed', type=int, default=42)

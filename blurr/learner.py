@@ -28,12 +28,12 @@ from .modeling.language_modeling import *
 from .modeling.masked_lm import *
 
 # %% auto #0
-__all__ = ['BLURR_TASKS', 'VALID_COL', 'BlurrTask', 'register_task', 'blurr_task', 'target_loss', 'is_multi_label',
-           'label_counts', 'classification_metrics', 'check_num_labels', 'describe_target', 'check_model_takes',
-           'is_translation', 'blurr_learner', 'read_data', 'check_columns', 'blurr_dataframe', 'check_model_source',
-           'model_config', 'label_config', 'hf_objects_for', 'label_lists', 'classification_learner', 'ner_learner',
-           'qa_learner', 'seq2seq_objects', 'summarization_learner', 'translation_learner', 'check_lm_head',
-           'causal_lm_learner', 'instruction_learner', 'masked_lm_learner']
+__all__ = ['BLURR_TASKS', 'BlurrTask', 'register_task', 'blurr_task', 'target_loss', 'is_multi_label', 'label_counts',
+           'classification_metrics', 'check_num_labels', 'describe_target', 'check_model_takes', 'is_translation',
+           'blurr_learner', 'is_dataset', 'read_data', 'column_names', 'read_column', 'check_columns', 'blurr_rows',
+           'check_model_source', 'model_config', 'label_config', 'hf_objects_for', 'column_getter', 'label_lists',
+           'classification_learner', 'ner_learner', 'qa_learner', 'seq2seq_objects', 'summarization_learner',
+           'translation_learner', 'check_lm_head', 'causal_lm_learner', 'instruction_learner', 'masked_lm_learner']
 
 # %% ../nbs/30_learner.ipynb #b8ef7e49
 @dataclass
@@ -82,8 +82,12 @@ def target_loss(dls): "The loss the DataLoaders' targets ask for (what fastai's 
 def is_multi_label(dls) -> bool: return isinstance(target_loss(dls), BCEWithLogitsLossFlat)
 
 def label_counts(dls) -> list[int]:
-    "Training examples of each class of `dls.vocab`"
-    counts = Counter(int(y) for y in dls.train_ds.tls[-1])
+    "Training examples of each class of `dls.vocab`: from the items the training DataLoader built, when it keeps them, else from the labels (an Arrow column read in slices)"
+    built, tl = getattr(dls.train, 'items_cache', None), dls.train_ds.tls[-1]
+    if built is not None: ys = (s[1] for s in built)
+    elif isinstance(tl.tfms.fs[0], DatasetReader): ys = map(dls.vocab.o2i.__getitem__, tl.tfms.fs[0].values(tl.items))   # each label's class, as `Categorize` maps it
+    else: ys = tl
+    counts = Counter(int(y) for y in ys)
     return [counts.get(i, 0) for i in range(len(dls.vocab))]
 
 def classification_metrics(dls) -> list:
@@ -170,11 +174,13 @@ def blurr_learner(
     return learn
 
 # %% ../nbs/30_learner.ipynb #c414d235
-VALID_COL = '_blurr_is_valid'   # the column of the split that `blurr_dataframe` adds
+def is_dataset(o) -> bool:
+    "Whether `o` is one split of a Hugging Face `datasets.Dataset` (told without importing `datasets`)"
+    return hasattr(o, 'to_pandas') and hasattr(o, 'column_names') and not isinstance(o, (pd.DataFrame, dict))
 
-def read_data(data, what:str='data') -> pd.DataFrame:
-    "A DataFrame from `data`: a DataFrame, a CSV/JSON/JSONL file, or a Hugging Face `datasets.Dataset`"
-    if isinstance(data, pd.DataFrame): return data
+def read_data(data, what:str='data'):
+    "The rows of `data`: a DataFrame; a CSV/JSON/JSONL file, read into one; or a Hugging Face `datasets.Dataset`, kept as it is (Arrow)"
+    if isinstance(data, pd.DataFrame) or is_dataset(data): return data
     if isinstance(data, (str, Path)):
         path = Path(data)
         if not path.is_file(): raise FileNotFoundError(f"{what}: there is no file {str(path)!r}.")
@@ -188,43 +194,62 @@ def read_data(data, what:str='data') -> pd.DataFrame:
     if isinstance(data, dict) and data and all(hasattr(v, 'column_names') for v in data.values()):   # a DatasetDict
         raise ValueError(f"{what} is a DatasetDict with splits {list(data)}: pass one split, and another as `valid=`, "
                          "e.g. `ds['train'], valid=ds['validation']`.")
-    if hasattr(data, 'to_pandas') and hasattr(data, 'column_names'): return data.to_pandas()
     raise TypeError(f"{what} is a {type(data).__name__}: give a DataFrame, a CSV/JSON/JSONL file or a `datasets.Dataset`.")
 
-def check_columns(df:pd.DataFrame, cols:dict, what:str='The data'):
+def column_names(rows) -> list[str]: return list(rows.columns) if isinstance(rows, pd.DataFrame) else list(rows.column_names)
+
+def read_column(rows, col:str) -> pd.Series:
+    "Column `col` of a DataFrame, or of a `datasets.Dataset` read alone from Arrow (a Series numbered by row)"
+    return rows[col] if isinstance(rows, pd.DataFrame) else pd.Series(DatasetReader(rows, col).arrays[0].to_pylist())
+
+def check_columns(rows, cols:dict, what:str='The data'):
     "Fail, naming the argument and the columns there are, when a column of `cols` (argument name -> column) is missing"
+    names = column_names(rows)
     for arg, col in cols.items():
         for c in ([col] if isinstance(col, str) else col or []):
-            if c not in df.columns:
-                raise KeyError(f"{what} has no column {c!r} (`{arg}={col!r}`); its columns are {list(df.columns)}. Name yours with `{arg}=`.")
+            if c not in names:
+                raise KeyError(f"{what} has no column {c!r} (`{arg}={col!r}`); its columns are {names}. Name yours with `{arg}=`.")
 
 def _flags(col:pd.Series, name:str) -> np.ndarray:
     if col.dtype == bool or set(col.dropna().unique()) <= {0, 1}: return col.fillna(False).astype(bool).to_numpy()
     raise ValueError(f"valid={name!r}: that column should hold True/False (or 1/0), but holds e.g. {col.iloc[0]!r}.")
 
-def blurr_dataframe(
+def _concat(rows, more, cols:dict):
+    "The rows of `rows` then those of `more`: DataFrames in pandas; a Dataset's named columns joined in Arrow"
+    if isinstance(rows, pd.DataFrame): return pd.concat([rows, more if isinstance(more, pd.DataFrame) else more.to_pandas()], ignore_index=True)
+    import datasets
+    names = [c for col in cols.values() for c in ([col] if isinstance(col, str) else col or [])]
+    if isinstance(more, pd.DataFrame): more = datasets.Dataset.from_pandas(more[names], preserve_index=False)
+    rows, more = rows.select_columns(names), more.select_columns(names)
+    try: return datasets.concatenate_datasets([rows, more.cast(rows.features)])
+    except Exception as e:
+        raise ValueError(f"valid: the validation rows' columns {dict(more.features)} do not match the data's {dict(rows.features)}. "
+                         "Give both the same column types (`ds.cast`).") from e
+
+def blurr_rows(
     data, # A DataFrame, a CSV/JSON/JSONL file or a `datasets.Dataset`
     cols:dict, # Argument name -> column name(s) that must exist, e.g. `{'text_col': 'review'}`
     valid=None, # Validation rows: a boolean column's name, a fraction, or a second source (default: `is_valid` if there, else 0.2)
     seed:int=42, # Seed of a fraction split
-) -> pd.DataFrame:
-    "The rows of `data` (and a second source) with the columns checked and a `VALID_COL` column telling the validation rows"
-    df = read_data(data)
-    check_columns(df, cols)
-    if valid is None: valid = 'is_valid' if 'is_valid' in df.columns else 0.2
+) -> tuple:
+    "The rows of `data` (and of a second source) with the columns checked: a DataFrame or a `datasets.Dataset` (never copied into pandas), and a boolean array telling the validation rows"
+    rows = read_data(data)
+    check_columns(rows, cols)
+    names = column_names(rows)
+    if valid is None: valid = 'is_valid' if 'is_valid' in names else 0.2
     if isinstance(valid, float):
         if not 0 < valid < 1: raise ValueError(f"valid={valid}: a fraction of the rows is between 0 and 1.")
-        flags = np.random.default_rng(seed).random(len(df)) < valid
-    elif isinstance(valid, str) and valid in df.columns: flags = _flags(df[valid], valid)
+        flags = np.random.default_rng(seed).random(len(rows)) < valid
+    elif isinstance(valid, str) and valid in names: flags = _flags(read_column(rows, valid), valid)
     elif isinstance(valid, str) and not Path(valid).exists():
-        raise ValueError(f"valid={valid!r} is neither a column of the data (its columns are {list(df.columns)}) nor a file.")
+        raise ValueError(f"valid={valid!r} is neither a column of the data (its columns are {names}) nor a file.")
     else:
-        vdf = read_data(valid, 'valid')
-        check_columns(vdf, cols, 'The validation data')
-        df, flags = pd.concat([df, vdf], ignore_index=True), np.r_[np.zeros(len(df), bool), np.ones(len(vdf), bool)]
+        more = read_data(valid, 'valid')
+        check_columns(more, cols, 'The validation data')
+        rows, flags = _concat(rows, more, cols), np.r_[np.zeros(len(rows), bool), np.ones(len(more), bool)]
     if flags.all() or not flags.any():
-        raise ValueError(f"The split leaves {'no training' if flags.all() else 'no validation'} rows (of {len(df)}): pass another `valid=`.")
-    return df.assign(**{VALID_COL: flags})
+        raise ValueError(f"The split leaves {'no training' if flags.all() else 'no validation'} rows (of {len(rows)}): pass another `valid=`.")
+    return rows, flags
 
 # %% ../nbs/30_learner.ipynb #33129275
 def _has_tokenizer(folder:Path) -> bool:
@@ -259,15 +284,26 @@ def hf_objects_for(name_or_path, task:HF_TASKS_AUTO, config_kwargs:dict|None=Non
     return BLURR_MODEL_HELPER.get_hf_objects(name_or_path, task=task, config=config, config_kwargs=config_kwargs, model_kwargs=model_kwargs, **kwargs)
 
 # %% ../nbs/30_learner.ipynb #29b3b572
-def _dls(df:pd.DataFrame, tfm:HF_BeforeBatchTransform, target_block, get_x, get_y, bs:int, x_block=HF_TextBlock) -> DataLoaders:
-    "The DataLoaders of a one-liner: `x_block` with `tfm`, then `target_block` (None when the inputs are the targets: language models)"
-    blocks = (x_block(before_batch_tfm=tfm),) + (() if target_block is None else (target_block,))
-    return DataBlock(blocks=blocks, get_x=get_x, get_y=get_y, n_inp=1, splitter=ColSplitter(VALID_COL)).dataloaders(df, bs=bs)
+def column_getter(rows, cols:str|list[str]|None):
+    "How a DataBlock reads column(s) `cols` of an item: `ColReader` for a DataFrame's rows, `DatasetReader` (from Arrow) for a Dataset's row numbers"
+    if cols is None: return None
+    return ColReader(cols) if isinstance(rows, pd.DataFrame) else DatasetReader(rows, cols)
 
-def _no_missing(df:pd.DataFrame, col:str, arg:str):
-    "Fail, naming the first row, when the target column `col` has an empty cell"
-    bad = df.index[df[col].isna()]
-    if len(bad): raise ValueError(f"{len(bad)} rows have no value in {arg}={col!r}, e.g. row {bad[0]!r}. Fill or drop them.")
+def _dls(rows, valid_flags:np.ndarray, tfm:HF_BeforeBatchTransform, target_block, x_cols, y_cols, bs:int, x_block=HF_TextBlock) -> DataLoaders:
+    "The DataLoaders of a one-liner on `blurr_rows`: `x_block` with `tfm` reading `x_cols`, then `target_block` reading `y_cols` (None when the inputs are the targets: language models)"
+    blocks = (x_block(before_batch_tfm=tfm),) + (() if target_block is None else (target_block,))
+    items = rows if isinstance(rows, pd.DataFrame) else range(len(rows))
+    return DataBlock(blocks=blocks, get_x=column_getter(rows, x_cols), get_y=column_getter(rows, y_cols), n_inp=1,
+                     splitter=IndexSplitter(np.flatnonzero(valid_flags))).dataloaders(items, bs=bs)
+
+def _with_column(rows, col:str, values:list):
+    "`rows` with column `col` replaced by `values`: a copy of a DataFrame, or the Dataset with that one column rebuilt"
+    return rows.assign(**{col: values}) if isinstance(rows, pd.DataFrame) else rows.remove_columns(col).add_column(col, values)
+
+def _no_missing(col:pd.Series, name:str, arg:str):
+    "Fail, naming the first row, when the target column `col` (named `name`) has an empty cell"
+    bad = col.index[col.isna()]
+    if len(bad): raise ValueError(f"{len(bad)} rows have no value in {arg}={name!r}, e.g. row {bad[0]!r}. Fill or drop them.")
 
 def _one_class(col:str, arg:str, labels):
     raise ValueError(f"{arg}={col!r} has one label only ({list(labels)[0]!r}) in all its rows: a model learns nothing from it. "
@@ -301,26 +337,25 @@ def classification_learner(
     **kwargs # Passed to `blurr_learner` and on to `Learner`
 ) -> Learner:
     "A classifier (single-label, multi-label, regression; texts or text pairs) from data and a model name"
-    df = blurr_dataframe(data, {'text_col': text_col, 'label_col': label_col, 'pair_col': pair_col}, valid, seed)
-    _no_missing(df, label_col, 'label_col')
-    lists = label_lists(df[label_col], label_delim) if multi_label is not False else None
+    rows, is_valid = blurr_rows(data, {'text_col': text_col, 'label_col': label_col, 'pair_col': pair_col}, valid, seed)
+    labels = read_column(rows, label_col)
+    _no_missing(labels, label_col, 'label_col')
+    lists = label_lists(labels, label_delim) if multi_label is not False else None
     if multi_label and lists is None: raise ValueError(f"multi_label=True, but label_col={label_col!r} holds no lists: pass `label_delim` if labels are joined in a string.")
-    if regression is None: regression = lists is None and pd.api.types.is_float_dtype(df[label_col])
-    if regression:
-        block, config_kwargs, get_y = RegressionBlock(), {'num_labels': 1, 'problem_type': 'regression'}, ColReader(label_col)
+    if regression is None: regression = lists is None and pd.api.types.is_float_dtype(labels)
+    if regression: block, config_kwargs = RegressionBlock(), {'num_labels': 1, 'problem_type': 'regression'}
     elif lists is not None:
         vocab = sorted({l for ls in lists for l in ls}, key=str)
         if len(vocab) < 2: _one_class(label_col, 'label_col', vocab)
-        df[label_col] = lists
-        block, get_y = MultiCategoryBlock(vocab=vocab), ColReader(label_col)
-        config_kwargs = {**label_config(vocab), 'problem_type': 'multi_label_classification'}
+        if any(not isinstance(o, list) for o in labels): rows = _with_column(rows, label_col, lists)   # labels parsed from strings
+        block, config_kwargs = MultiCategoryBlock(vocab=vocab), {**label_config(vocab), 'problem_type': 'multi_label_classification'}
     else:
-        vocab = CategoryMap(df[label_col])
+        vocab = CategoryMap(labels)
         if len(vocab) < 2: _one_class(label_col, 'label_col', vocab)
-        block, config_kwargs, get_y = CategoryBlock(vocab=vocab), label_config(vocab), ColReader(label_col)
+        block, config_kwargs = CategoryBlock(vocab=vocab), label_config(vocab)
     hf_arch, _, tok, hf_model = hf_objects_for(model, HF_TASKS_AUTO.SequenceClassification, config_kwargs)
     tfm = HF_BeforeBatchTransform(hf_arch, tok, max_length=max_length, **(tfm_kwargs or {}))
-    dls = _dls(df, tfm, block, ColReader([text_col, pair_col] if pair_col else text_col), get_y, bs)
+    dls = _dls(rows, is_valid, tfm, block, [text_col, pair_col] if pair_col else text_col, label_col, bs)
     return blurr_learner(dls, hf_model, task='classification', **kwargs)
 
 # %% ../nbs/30_learner.ipynb #2248b6bc
@@ -339,13 +374,13 @@ def ner_learner(
     **kwargs # Passed to `blurr_learner` and on to `Learner`
 ) -> Learner:
     "A token classifier (named-entity recognition) from data and a model name"
-    df = blurr_dataframe(data, {'words_col': words_col, 'tags_col': tags_col}, valid, seed)
+    rows, is_valid = blurr_rows(data, {'words_col': words_col, 'tags_col': tags_col}, valid, seed)
     tags = HF_TokenCategorize()
-    tags.setups(L(df[tags_col].tolist()))
+    tags.setups(L(read_column(rows, tags_col).tolist()))
     if len(tags.vocab) < 2: _one_class(tags_col, 'tags_col', tags.vocab)
     hf_arch, _, tok, hf_model = hf_objects_for(model, HF_TASKS_AUTO.TokenClassification, label_config(tags.vocab))
     tfm = HF_TokenClassBeforeBatchTransform(hf_arch, tok, label_strategy=label_strategy, max_length=max_length, **(tfm_kwargs or {}))
-    dls = _dls(df, tfm, HF_TokenCategoryBlock(vocab=list(tags.vocab)), ColReader(words_col), ColReader(tags_col), bs)
+    dls = _dls(rows, is_valid, tfm, HF_TokenCategoryBlock(vocab=list(tags.vocab)), words_col, tags_col, bs)
     return blurr_learner(dls, hf_model, task='ner', **kwargs)
 
 # %% ../nbs/30_learner.ipynb #7da7dcdf
@@ -365,10 +400,10 @@ def qa_learner(
     **kwargs # Passed to `blurr_learner` and on to `Learner`
 ) -> Learner:
     "An extractive question-answering Learner from data and a model name"
-    df = blurr_dataframe(data, {'question_col': question_col, 'context_col': context_col, 'answers_col': answers_col}, valid, seed)
+    rows, is_valid = blurr_rows(data, {'question_col': question_col, 'context_col': context_col, 'answers_col': answers_col}, valid, seed)
     hf_arch, _, tok, hf_model = hf_objects_for(model, HF_TASKS_AUTO.QuestionAnswering)
     tfm = HF_QABeforeBatchTransform(hf_arch, tok, max_length=max_length, stride=stride, **(tfm_kwargs or {}))
-    dls = _dls(df, tfm, HF_AnswerBlock(), ColReader([question_col, context_col]), ColReader(answers_col), bs)
+    dls = _dls(rows, is_valid, tfm, HF_AnswerBlock(), [question_col, context_col], answers_col, bs)
     return blurr_learner(dls, hf_model, task='qa', **kwargs)
 
 # %% ../nbs/30_learner.ipynb #0c9edd68
@@ -392,11 +427,11 @@ class _NoModel:
 
 # %% ../nbs/30_learner.ipynb #79afe5d5
 def _seq2seq_learner(task, data, model, source_col, target_col, valid, seed, bs, tfm_kwargs, kwargs) -> Learner:
-    df = blurr_dataframe(data, {'source_col' if task == 'translation' else 'text_col': source_col,
-                                'target_col' if task == 'translation' else 'summary_col': target_col}, valid, seed)
+    rows, is_valid = blurr_rows(data, {'source_col' if task == 'translation' else 'text_col': source_col,
+                                       'target_col' if task == 'translation' else 'summary_col': target_col}, valid, seed)
     hf_arch, tok, hf_model = seq2seq_objects(model)
     tfm = HF_Seq2SeqBeforeBatchTransform(hf_arch, tok, **tfm_kwargs)
-    dls = _dls(df, tfm, HF_TextTargetBlock(), ColReader(source_col), ColReader(target_col), bs)
+    dls = _dls(rows, is_valid, tfm, HF_TextTargetBlock(), source_col, target_col, bs)
     return blurr_learner(dls, hf_model, task=task, **kwargs)
 
 @delegates(blurr_learner)
@@ -452,9 +487,11 @@ register_task(BlurrTask('causal_lm', HF_CausalLMBeforeBatchTransform, HF_TASKS_A
 register_task(BlurrTask('instruction', HF_InstructionBeforeBatchTransform, HF_TASKS_AUTO.CausalLM, **{**_lm, 'example': lambda t: (('blurr?', 'blurr'),)}))
 register_task(BlurrTask('masked_lm', HF_MLMBeforeBatchTransform, HF_TASKS_AUTO.MaskedLM, **_lm))
 
-def _lm_learner(task, df, model, tfm_cls, get_x, bs, tfm_kwargs, kwargs, x_block=HF_TextBlock) -> Learner:
+def _lm_learner(task, data, cols:dict, valid, seed, model, tfm_cls, bs, tfm_kwargs, kwargs, x_block=HF_TextBlock) -> Learner:
+    rows, is_valid = blurr_rows(data, cols, valid, seed)
     hf_arch, _, tok, hf_model = hf_objects_for(model, BLURR_TASKS[task].auto_task)
-    dls = _dls(df, tfm_cls(hf_arch, tok, **tfm_kwargs), None, get_x, None, bs, x_block)
+    x_cols = list(cols.values()) if len(cols) > 1 else list(cols.values())[0]
+    dls = _dls(rows, is_valid, tfm_cls(hf_arch, tok, **tfm_kwargs), None, x_cols, None, bs, x_block)
     return blurr_learner(dls, hf_model, task=task, **kwargs)
 
 @delegates(blurr_learner)
@@ -471,8 +508,7 @@ def causal_lm_learner(
     **kwargs # Passed to `blurr_learner` and on to `Learner`
 ) -> Learner:
     "A causal language model fine-tuned on your documents (next-token prediction, no token lost)"
-    df = blurr_dataframe(data, {'text_col': text_col}, valid, seed)
-    return _lm_learner('causal_lm', df, model, HF_CausalLMBeforeBatchTransform, ColReader(text_col), bs,
+    return _lm_learner('causal_lm', data, {'text_col': text_col}, valid, seed, model, HF_CausalLMBeforeBatchTransform, bs,
                        dict(max_length=max_length, packing=packing, **(tfm_kwargs or {})), kwargs)
 
 @delegates(blurr_learner)
@@ -492,9 +528,7 @@ def instruction_learner(
 ) -> Learner:
     "A decoder-only model instruction-tuned on prompts and responses (or conversations): only the responses are learned"
     cols = {'messages_col': messages_col} if messages_col else {'prompt_col': prompt_col, 'response_col': response_col}
-    df = blurr_dataframe(data, cols, valid, seed)
-    get_x = ColReader(messages_col) if messages_col else ColReader([prompt_col, response_col])
-    return _lm_learner('instruction', df, model, HF_InstructionBeforeBatchTransform, get_x, bs,
+    return _lm_learner('instruction', data, cols, valid, seed, model, HF_InstructionBeforeBatchTransform, bs,
                        dict(max_length=max_length, train_on_prompt=train_on_prompt, **(tfm_kwargs or {})), kwargs, HF_InstructionBlock)
 
 @delegates(blurr_learner)
@@ -511,6 +545,5 @@ def masked_lm_learner(
     **kwargs # Passed to `blurr_learner` and on to `Learner`
 ) -> Learner:
     "A masked language model fine-tuned on your documents (the ULMFiT path's first step; `blurr_save_encoder` then a classifier)"
-    df = blurr_dataframe(data, {'text_col': text_col}, valid, seed)
-    return _lm_learner('masked_lm', df, model, HF_MLMBeforeBatchTransform, ColReader(text_col), bs,
+    return _lm_learner('masked_lm', data, {'text_col': text_col}, valid, seed, model, HF_MLMBeforeBatchTransform, bs,
                        dict(masking=masking, max_length=max_length, **(tfm_kwargs or {})), kwargs)

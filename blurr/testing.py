@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 import transformers
+from fastcore.test import test_eq
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import AutoConfig
 from transformers.utils import logging as hf_logging
@@ -18,7 +19,7 @@ from transformers.utils import logging as hf_logging
 from .utils import BLURR_MODEL_HELPER, HF_TASKS_AUTO
 
 # %% auto #0
-__all__ = ['TINY_ARCHS', 'TINY_SEQ2SEQ_ARCHS', 'tiny_corpus', 'TinyArch', 'tiny_hf_folder', 'tiny_hf_objects']
+__all__ = ['TINY_ARCHS', 'TINY_SEQ2SEQ_ARCHS', 'tiny_corpus', 'TinyArch', 'tiny_hf_folder', 'tiny_hf_objects', 'same_batches']
 
 # %% ../nbs/01_testing.ipynb #bffdb4a8
 _WORDS = dict(
@@ -309,3 +310,15 @@ def tiny_hf_objects(
     with _quiet_transformers(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # a new head starts from the same weights on every call
         return BLURR_MODEL_HELPER.get_hf_objects(folder, task=task, config_kwargs=config_kwargs)
+
+# %% ../nbs/01_testing.ipynb #7ef6a3e5
+def same_batches(a, b) -> bool:
+    "Fail unless two DataLoaders (or lists of batches) give equal batches: the same input keys, every input tensor (not the raw samples kept for display) and every target"
+    from blurr.data.core import RAW_SAMPLES   # when called: building tiny models needs no fastai
+    n = 0
+    for x, y in zip(a, b, strict=True):
+        test_eq(set(x[0]), set(y[0]))
+        for k in x[0]:
+            if k != RAW_SAMPLES: test_eq(x[0][k], y[0][k])
+        test_eq(x[1:], y[1:]); n += 1
+    return n > 0

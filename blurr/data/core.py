@@ -180,58 +180,85 @@ def _compact(a:np.ndarray) -> np.ndarray:
         if np.iinfo(t).min <= lo and hi <= np.iinfo(t).max: return a.astype(t)
     return a.astype(np.int64)
 
+def _flat_positions(offsets:np.ndarray, idxs:np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    "Where the entries `idxs` lie in a flat array that `offsets` cuts into entries (entry after entry), and each entry's length"
+    # the plain loop: np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in idxs])
+    starts, lens = offsets[idxs], offsets[idxs + 1] - offsets[idxs]
+    return np.repeat(starts - np.cumsum(lens) + lens, lens) + np.arange(int(lens.sum())), lens
+
 class HF_TokenCache:
-    "Token ids of many items kept compactly: per field (input ids, attention mask, ...) one flat integer array, and each item's offsets into it"
-    def __init__(self): self.fields, self.offsets, self.parts, self._lens, self._parts = {}, np.zeros(1, np.int64), {}, [], {}
+    "Token ids of many items kept compactly: per field (input ids, attention mask, ...) one flat integer array that `offsets` cuts into rows; an item is one row, or several (`item_rows`: QA windows)"
+    def __init__(self):
+        self.fields, self.offsets, self.item_rows, self.parts = {}, np.zeros(1, np.int64), None, {}
+        self._lens, self._parts, self._counts = [], {}, []
 
     def part(self, name:str) -> HF_TokenCache:
-        "A cache of other ids of the same items with lengths of their own (seq2seq targets), kept with this one"
+        "A cache of other ids of the same items with lengths of their own (seq2seq targets, values per QA window), kept with this one"
         return self.parts.setdefault(name, HF_TokenCache())
 
-    def add(self, rows:dict):
-        "Append items: `rows` maps each field to one list of ids per item (as a tokenizer returns them)"
+    def add(self, rows:dict, rows_per_item:list[int]|None=None):
+        "Append items: `rows` maps each field to one list of ids per row (as a tokenizer returns them); `rows_per_item`: how many consecutive rows each item has (default one)"
         lens = np.fromiter(map(len, rows['input_ids']), np.int64, len(rows['input_ids']))
-        self._lens.append(lens)
-        for k, v in rows.items():
-            self._parts.setdefault(k, []).append(_compact(np.fromiter(itertools.chain.from_iterable(v), np.int64, int(lens.sum()))))
+        flat = {k: np.fromiter(itertools.chain.from_iterable(v), np.int64, int(lens.sum())) for k, v in rows.items()}
+        self.add_flat(lens, flat, rows_per_item)
+
+    def add_flat(self, lens:np.ndarray, flat:dict, rows_per_item:np.ndarray|None=None):
+        "`add` for rows given as their lengths `lens` and one flat integer array per field (row after row)"
+        self._lens.append(np.asarray(lens, np.int64))
+        self._counts.append(np.ones(len(lens), np.int64) if rows_per_item is None else np.asarray(rows_per_item, np.int64))
+        for k, v in flat.items(): self._parts.setdefault(k, []).append(_compact(np.asarray(v)))
 
     def done(self):
         "Join what `add` gathered into one array per field"
-        if self._lens: self.offsets = np.concatenate([[0], np.cumsum(np.concatenate(self._lens))])
+        if self._lens:
+            self.offsets = np.concatenate([[0], np.cumsum(np.concatenate(self._lens))])
+            counts = np.concatenate(self._counts)
+            self.item_rows = None if (counts == 1).all() else np.concatenate([[0], np.cumsum(counts)])
         self.fields = {k: _compact(np.concatenate(v)) for k, v in self._parts.items()}
-        self._lens, self._parts = [], {}
+        self._lens, self._parts, self._counts = [], {}, []
         for o in self.parts.values(): o.done()
         return self
 
-    def __len__(self): return len(self.offsets) - 1
+    def __len__(self): return len(self.offsets) - 1 if self.item_rows is None else len(self.item_rows) - 1
     @property
-    def nbytes(self) -> int: return self.offsets.nbytes + sum(a.nbytes for a in self.fields.values()) + sum(o.nbytes for o in self.parts.values())
-    def __repr__(self): return f"HF_TokenCache({len(self):,} items, {self.offsets[-1]:,} tokens, fields {list(self.fields)}, {self.nbytes / 2**20:.1f} MB)"
+    def nbytes(self) -> int:
+        own = self.offsets.nbytes + (0 if self.item_rows is None else self.item_rows.nbytes) + sum(a.nbytes for a in self.fields.values())
+        return own + sum(o.nbytes for o in self.parts.values())
+    def __repr__(self):
+        rows = '' if self.item_rows is None else f", {len(self.offsets) - 1:,} rows"
+        return f"HF_TokenCache({len(self):,} items{rows}, {self.offsets[-1]:,} tokens, fields {list(self.fields)}, {self.nbytes / 2**20:.1f} MB)"
+
+    def rows(self, idxs:list[int]) -> tuple[np.ndarray, np.ndarray]:
+        "The rows of the items `idxs` (item after item) and how many each item has"
+        idxs = np.asarray(idxs, dtype=np.int64)
+        return (idxs, np.ones(len(idxs), np.int64)) if self.item_rows is None else _flat_positions(self.item_rows, idxs)
+
+    def values(self, idxs:list[int]) -> dict:
+        "The ids of the items `idxs`, all their rows one after another: one flat array per field"
+        take = _flat_positions(self.offsets, self.rows(idxs)[0])[0]
+        return {k: a[take] for k, a in self.fields.items()}
 
     def item(self, i:int) -> dict:
         "The ids of item `i`, one array per field"
-        return {k: a[self.offsets[i]:self.offsets[i + 1]] for k, a in self.fields.items()}
+        return self.values([i])
 
     def padded(self,
         idxs:list[int], # The items of a batch
         pad_values:dict, # The fill of each field
-        width:int|None=None, # Length of the padded rows (default: the longest item)
+        width:int|None=None, # Length of the padded rows (default: the longest row)
         multiple:int|None=None, # Round the width up to a multiple of this
         left:bool=False, # Pad on the left (the tokenizer's `padding_side`)
     ) -> dict:
-        "The items `idxs` as one padded `int64` tensor per field, as the tokenizer pads them"
-        idxs = np.asarray(idxs, dtype=np.int64)
-        starts, lens = self.offsets[idxs], self.offsets[idxs + 1] - self.offsets[idxs]
+        "Every row of the items `idxs` as one padded `int64` tensor per field, as the tokenizer pads them"
+        take, lens = _flat_positions(self.offsets, self.rows(idxs)[0])   # the batch's positions in the flat arrays, row after row
         n = int(lens.max(initial=0)) if width is None else width
         if multiple: n += -n % multiple
-        # where each row's tokens go: its first `len` positions (right padding) or its last ones (left padding)
+        # where each row's tokens go: its first `len` positions (right padding) or its last ones (left padding); row-major, as `take`
         pos = np.arange(n)[None]
         filled = pos >= (n - lens)[:, None] if left else pos < lens[:, None]
-        # the batch's positions in the flat arrays, item after item: row-major order of `filled`
-        take = np.repeat(starts - np.cumsum(lens) + lens, lens) + np.arange(int(lens.sum()))
         res = {}
         for k, a in self.fields.items():
-            out = np.full((len(idxs), n), pad_values[k], dtype=np.int64)
+            out = np.full((len(lens), n), pad_values[k], dtype=np.int64)
             out[filled] = a[take]
             res[k] = torch.from_numpy(out)
         return res
@@ -486,7 +513,7 @@ class DatasetReader(DisplayedTransform):
     "A DataBlock getter for a Hugging Face `datasets.Dataset` `ds` whose items are its row numbers (`range(len(ds))`): the value of column(s) `cols` of a row, read from Arrow memory"
     def __init__(self,
         ds, # A `datasets.Dataset` (memory-mapped from disk, or in memory)
-        cols:str|list[str], # A column, or several (their values of a row as a tuple, e.g. a text pair)
+        cols:str|list[str], # A column, or several (their values of a row as an `L`, as `ColReader` gives them: e.g. a text pair)
     ):
         missing = [c for c in listify(cols) if c not in ds.column_names]
         if missing: raise KeyError(f"The dataset has no column(s) {missing}; its columns are {ds.column_names}. Fix the `DatasetReader`.")
@@ -503,7 +530,7 @@ class DatasetReader(DisplayedTransform):
             self._arrays = [ds.data.column(c) for c in self.cols]
         return self._arrays
 
-    def _value(self, vals): return tuple(vals) if self.pair else vals[0]
+    def _value(self, vals): return L(vals) if self.pair else vals[0]
     def encodes(self, i): return self._value([a[int(i)].as_py() for a in self.arrays])
 
     def values(self, rows, chunk:int=8192) -> list:

@@ -142,6 +142,7 @@ class HF_QABeforeBatchTransform(HF_BeforeBatchTransform):
     "Tokenizes (question, context) pairs at batch time in overlapping context windows and maps answers to token positions"
     predict_method = 'blurr_predict_answers'
     cuts_long_inputs = False   # a long context is read in windows, never cut
+    caches_tokens = True   # a (question, context) pair gives the same windows every epoch: the window pass keeps them, their offsets and answer tokens
     def __init__(self,
         hf_arch:str, # `config.model_type` of the model
         hf_tokenizer:PreTrainedTokenizerBase, # A fast tokenizer (it must give offsets)
@@ -164,6 +165,8 @@ class HF_QABeforeBatchTransform(HF_BeforeBatchTransform):
         tls = getattr(getattr(dl, 'dataset', None), 'tls', [])
         answer_tfm = first(t for tl in tls[1:] for t in tl.tfms.fs if isinstance(t, HF_Answer))
         if answer_tfm is not None: self.has_no_answer = self.has_no_answer or answer_tfm.has_no_answer
+
+    def pad_values(self) -> dict: return {**super().pad_values(), 'context_start': -1, 'context_end': -1}
 
     def ordered(self, xs:list) -> list[tuple[str, str]]: return [tuple(x) if self.question_first else (x[1], x[0]) for x in xs]
 
@@ -215,38 +218,78 @@ class HF_QABeforeBatchTransform(HF_BeforeBatchTransform):
                 offs[t][0] = s
             enc['context_offsets'][r] = tensor(offs)
 
+    @staticmethod
+    def gold_spans(samples:list) -> Tensor:
+        "Every gold answer's characters (start, end) of each sample: items x answers x 2, `-1` past a sample's answers"
+        return torch.nn.utils.rnn.pad_sequence([s[1].as_subclass(Tensor).long() for s in samples], batch_first=True, padding_value=-1)
+
     def window_targets(self, samples:list):
         "The windows of a batch of (input, answer spans) samples and each window's target: token start, end, then every gold answer's characters"
-        enc = self.tokenize([s[0] for s in samples])
+        enc, golds = self.tokenize([s[0] for s in samples]), self.gold_spans(samples)
         owner, offsets, null = enc['sample_idx'], enc['context_offsets'], enc['null_index']
-        golds = torch.full((len(samples), max(len(s[1]) for s in samples), 2), -1, dtype=torch.long)
-        for i, s in enumerate(samples): golds[i, :len(s[1])] = s[1].as_subclass(Tensor)
         targets = answer_token_spans(offsets, null, golds[owner, 0])
         for k in range(1, golds.shape[1]):   # a window without the first gold answer may hold another one
             lacking = ((targets[:, 0] == null) & (golds[owner, k, 0] >= 0)).nonzero()[:, 0]
             if len(lacking): targets[lacking] = answer_token_spans(offsets[lacking], null[lacking], golds[owner[lacking], k])
         return enc, torch.cat([targets, golds[owner].flatten(1)], 1)
 
+    def keep_windows(self, enc, targets:Tensor|None, n:int):
+        "Add the windows of `n` items (`enc` from `tokenize`) to the token cache being filled: their tokens and context offsets, and per window its null index and answer tokens (`targets`)"
+        cache = getattr(self, '_filling', None)
+        fields = [k for k in enc.keys() if k not in ('context_offsets', 'sample_idx', 'null_index', 'context_text')]
+        if cache is None or 'attention_mask' not in fields or not set(fields) <= set(self.pad_values()): return   # not cached: tokenized per batch
+        real = enc['attention_mask'].bool()   # each window's tokens without its padding, row after row when flattened
+        flat = {k: enc[k][real].numpy() for k in fields}
+        flat['context_start'], flat['context_end'] = enc['context_offsets'][real].T.numpy()
+        n_windows = np.bincount(enc['sample_idx'].numpy(), minlength=n)
+        cache.add_flat(real.sum(1).numpy(), flat, n_windows)
+        per_window = {'null_index': enc['null_index'].numpy()}
+        if targets is not None: per_window.update(answer_start=targets[:, 0].numpy(), answer_end=targets[:, 1].numpy())
+        cache.part('windows').add_flat(n_windows, per_window)
+
+    def cached_windows(self, samples:list) -> tuple[dict, Tensor|None]|None:
+        "The windows of a batch as `tokenize` gives them, padded from the token cache, and their answer tokens when kept (else None); None without a cache"
+        cache = self.sample_cache(samples)
+        if cache is None: return None
+        idxs = [s.cache_idx for s in samples]
+        enc = self.cached(samples)
+        enc['context_offsets'] = torch.stack([enc.pop('context_start'), enc.pop('context_end')], -1)
+        enc['sample_idx'] = torch.from_numpy(np.repeat(np.arange(len(idxs)), cache.rows(idxs)[1]))
+        per_window = {k: torch.from_numpy(v.astype(np.int64)) for k, v in cache.parts['windows'].values(idxs).items()}
+        enc['null_index'] = per_window['null_index']
+        enc['context_text'] = [samples[i][0][1] for i in enc['sample_idx'].tolist()]
+        return enc, torch.stack([per_window['answer_start'], per_window['answer_end']], 1) if 'answer_start' in per_window else None
+
     def encodes(self, samples:list):
-        if len(samples[0]) < 2: enc, ys = self.tokenize([s[0] for s in samples]), None
-        else: enc, ys = self.window_targets(samples)
+        labelled, cached = len(samples[0]) > 1, self.cached_windows(samples)
+        if cached is not None and (cached[1] is not None or not labelled):
+            enc, targets = cached
+            ys = torch.cat([targets, self.gold_spans(samples)[enc['sample_idx']].flatten(1)], 1) if labelled else None
+        elif labelled: enc, ys = self.window_targets(samples)
+        else: enc, ys = self.tokenize([s[0] for s in samples]), None
         rows = [{k: v[j] for k, v in enc.items()} for j in range(len(enc['input_ids']))]
         if ys is None: return [(x,) for x in rows]
         return [(x, TensorBase(y)) + tuple(samples[o][2:]) for x, y, o in zip(rows, ys, enc['sample_idx'].tolist())]
 
     def measure(self, samples:list, where:str='the inputs', row_name:Callable=lambda i: f"item {i}") -> list[int]:
-        "The sort keys of a split's samples (a question too long fails, naming its row); answers no window holds are reported once"
+        "The sort keys of a split's samples (a question too long fails, naming its row); then `window_pass`"
         res = self.lengths([s[0] for s in samples], where, names=row_name)
-        if len(samples) and len(samples[0]) > 1: self.report_lost_answers(samples, where, row_name)
+        self.window_pass(samples, where, row_name)
         return res
 
-    def report_lost_answers(self, all_samples:list, where:str='the inputs', row_name:Callable=lambda i: f"item {i}", chunk:int=256):
-        "Warn once per split, with their count and an example row, about answers that no window holds whole (they train as no answer)"
+    def window_pass(self, all_samples:list, where:str='the inputs', row_name:Callable=lambda i: f"item {i}", chunk:int=256):
+        "The windows of a split, `chunk` samples a call, kept in the token cache being filled; answers that no window holds whole (they train as no answer) are warned about once per split, with their count and an example row"
+        labelled = len(all_samples) > 0 and len(all_samples[0]) > 1
+        if not labelled and getattr(self, '_filling', None) is None: return
         lost, n_answered = [], 0
         for lo in range(0, len(all_samples), chunk):
             idxs = list(range(lo, min(lo + chunk, len(all_samples))))
             samples = [all_samples[i] for i in idxs]
+            if not labelled:
+                self.keep_windows(self.tokenize([s[0] for s in samples]), None, len(samples))
+                continue
             enc, ys = self.window_targets(samples)
+            self.keep_windows(enc, ys[:, :2], len(samples))
             held = torch.zeros(len(samples), dtype=torch.bool)
             held[enc['sample_idx'][ys[:, 0] != enc['null_index']]] = True
             answered = tensor([bool(s[1][0, 0] >= 0) for s in samples])

@@ -68,7 +68,8 @@ def check_arrow(ns):
     dls = ns['dls']
     n = len(dls.train.token_cache) if dls.train.token_cache is not None else 0
     return [(list(dls.vocab) == ['fresh', 'rotten'], f"vocabulary {list(dls.vocab)}"), (dls.train.sort_chunk == 200, f"sort_chunk {dls.train.sort_chunk}"),
-            (n == len(dls.train_ds), f"token ids of {n} of {len(dls.train_ds)} training rows kept")]
+            (n == len(dls.train_ds), f"token ids of {n} of {len(dls.train_ds)} training rows kept"),
+            (type(ns['learn'].dls.train_ds.tls[0].tfms.fs[0]).__name__ == 'DatasetReader', "the one-liner reads the Dataset's rows with DatasetReader")]
 
 CHECKS = {'How to use': check_seqcls, 'Named-entity recognition': check_ner, 'Extractive question answering': check_qa,
           'Summarization and translation': check_seq2seq, 'Data larger than memory': check_arrow}

@@ -19,7 +19,8 @@ from transformers.utils import logging as hf_logging
 from .utils import BLURR_MODEL_HELPER, HF_TASKS_AUTO
 
 # %% auto #0
-__all__ = ['TINY_ARCHS', 'TINY_SEQ2SEQ_ARCHS', 'tiny_corpus', 'TinyArch', 'tiny_hf_folder', 'tiny_hf_objects', 'same_batches']
+__all__ = ['TINY_ARCHS', 'TINY_SEQ2SEQ_ARCHS', 'tiny_corpus', 'TinyArch', 'tiny_hf_folder', 'tiny_hf_objects', 'same_batches',
+           'whole_batches_match']
 
 # %% ../nbs/01_testing.ipynb #bffdb4a8
 _WORDS = dict(
@@ -322,3 +323,23 @@ def same_batches(a, b) -> bool:
             if k != RAW_SAMPLES: test_eq(x[0][k], y[0][k])
         test_eq(x[1:], y[1:]); n += 1
     return n > 0
+
+# %% ../nbs/01_testing.ipynb #4ec34401
+def whole_batches_match(dl, n:int=3, seed:int=0) -> bool:
+    "Fail unless the first `n` batches that `dl` (an `HF_SortedDL`) builds whole equal fastai's collate of the batch transform's rows (the same seed before each, for random masks)"
+    import random
+    from fastai.data.core import TfmdDL
+    from blurr.data.core import RAW_SAMPLES
+    idxs = list(dl.get_idxs())
+    for lo in range(0, min(n * dl.bs, len(idxs)), dl.bs):
+        b = [dl.do_item(i) for i in idxs[lo:lo + dl.bs]]
+        random.seed(seed); torch.manual_seed(seed); whole = dl.do_batch(b)
+        random.seed(seed); torch.manual_seed(seed); rows = TfmdDL.do_batch(dl, b)   # fastai's: before_batch's rows, collated
+        whole = (({k: v for k, v in whole[0].items() if k != RAW_SAMPLES},) + tuple(whole[1:])) if isinstance(whole[0], dict) else whole
+        test_eq(len(whole), len(rows))
+        for p, q in zip(whole, rows):
+            if isinstance(p, dict):
+                test_eq(list(p), list(q))
+                for k in p: test_eq(p[k], q[k])
+            else: test_eq(p, q); test_eq(type(p), type(q))
+    return True

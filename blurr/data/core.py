@@ -19,8 +19,8 @@ from ..utils import *
 # %% auto #0
 __all__ = ['RAW_SAMPLES', 'BATCH_ORDERS', 'HF_BaseInput', 'check_text', 'held_value', 'to_words', 'check_words', 'ListColReader',
            'check_label_lists', 'decode_ids', 'HF_TextItemTfm', 'single_threaded_tokenizers', 'HF_TokenCache',
-           'HF_CachedSample', 'HF_ShownText', 'window_starts', 'HF_BeforeBatchTransform', 'HF_RawSamples',
-           'raw_samples', 'HF_AfterBatchTransform', 'DatasetReader', 'dataset_samples', 'text_length',
+           'HF_CachedSample', 'HF_ShownText', 'batch_rows', 'collate_parts', 'window_starts', 'HF_BeforeBatchTransform',
+           'HF_RawSamples', 'raw_samples', 'HF_AfterBatchTransform', 'DatasetReader', 'dataset_samples', 'text_length',
            'default_num_workers', 'blurr_batch_tfm', 'HF_SortedDL', 'PlainCrossEntropyLossFlat', 'HF_TextBlock',
            'shown_str', 'show_table', 'samples_table', 'show_batch']
 
@@ -282,6 +282,14 @@ class HF_ShownText(str):
         if self.cut is None: return _shorten(self, trunc_at)
         return _shorten(self[:self.cut], trunc_at) + f" ✂ [truncated: the model sees {self.cut:,} of {len(self):,} characters]"
 
+def batch_rows(parts:tuple) -> list[tuple]:
+    "The rows of a whole batch `parts` (the inputs dict, then targets and other parts, one entry per row): the samples that fastai's collate turns back into `parts`"
+    return [tuple({k: v[j] for k, v in p.items()} if isinstance(p, dict) else p[j] for p in parts) for j in range(len(parts[0]['input_ids']))]
+
+def collate_parts(parts:list[tuple]) -> tuple:
+    "Each position of the per-row tuples `parts` (targets and other sample parts) collated, as fastai's `fa_collate` collates rows"
+    return tuple(fa_collate(p) for p in zip(*parts))
+
 def window_starts(enc) -> tuple[list[int], set[int]]:
     "The row of each input's first window in a tokenizer's encoding `enc` (overflow windows included), and the inputs that have more than one"
     owner = enc.get('overflow_to_sample_mapping', None)
@@ -295,7 +303,7 @@ class HF_BeforeBatchTransform(ItemTransform):
     batch_order = 'shuffled'   # the order of training batches the task learns best from: `HF_SortedDL`'s default
     predict_method = 'blurr_predict'   # the `Learner` method that predicts raw inputs for the task
     cuts_long_inputs = True   # long inputs are truncated to `max_length` (tasks that read them in windows set False)
-    caches_tokens = True   # `encodes` can pad a batch from the ids the length pass kept; a subclass says so in its own body (else off)
+    caches_tokens = True   # `batch` can pad a batch from the ids the length pass kept; a subclass says so in its own body (else off)
     def __init__(self,
         hf_arch:str, # `config.model_type` of the model, e.g. 'bert'
         hf_tokenizer:PreTrainedTokenizerBase, # A fast tokenizer that fits the model
@@ -428,17 +436,22 @@ class HF_BeforeBatchTransform(ItemTransform):
                            f"were truncated. Pass a larger `{limit}` to the batch transform if the model allows it. (Shown once.)")
         return first
 
-    def __call__(self, samples:list, **kwargs):
-        "`encodes` with the tokenizer on the calling thread (see `single_threaded_tokenizers`)"
-        with single_threaded_tokenizers(): return super().__call__(samples, **kwargs)
+    def __call__(self, samples:list, split_idx:int|None=None, **kwargs):
+        "`encodes` with the tokenizer on the calling thread (see `single_threaded_tokenizers`), told the split (`split_idx`, which fastai's DataLoaders pass)"
+        with single_threaded_tokenizers(): return super().__call__(samples, split_idx=split_idx, split=split_idx, **kwargs)
 
-    def encodes(self, samples:list):
+    def batch(self, samples:list, split:int|None=None) -> tuple:
+        "The batch of `samples` whole: the inputs (a dict of tensors, padded from the token cache or tokenized), then the samples' other parts collated"
         enc = self.cached(samples)
-        if enc is not None: return [({k: v[j] for k, v in enc.items()},) + tuple(s[1:]) for j, s in enumerate(samples)]
-        enc = self.tokenize([s[0] for s in samples])
-        keep = self.first_windows(enc, len(samples))
-        names = [k for k in enc.keys() if k != 'overflow_to_sample_mapping']
-        return [({k: enc[k][j] for k in names},) + tuple(s[1:]) for j, s in zip(keep, samples)]
+        if enc is None:
+            enc = self.tokenize([s[0] for s in samples])
+            keep = self.first_windows(enc, len(samples))
+            enc = {k: v[keep] for k, v in enc.items() if k != 'overflow_to_sample_mapping'}
+        return (enc,) + collate_parts([s[1:] for s in samples])
+
+    def encodes(self, samples:list, split:int|None=None):
+        "The rows of `batch`, one sample per row of the model's input, as fastai's collate takes them (`HF_SortedDL` takes the batch whole instead)"
+        return batch_rows(self.batch(samples, split))
 
     def setups(self, dl):
         "Lend our tokenizer to the target transforms that decode token ids for display (they set `hf_tokenizer = None`); check label lists"
@@ -623,8 +636,11 @@ class HF_SortedDL(SortedDL):
         return super().retain(res, [tuple(b[0])] if is_listy(b) and len(b) and isinstance(b[0], HF_CachedSample) else b)
 
     def do_batch(self, b):
-        "fastai's batch of the samples `b`, which also carries them as they were (`HF_RawSamples`) for display"
-        res = super().do_batch(b)
+        "fastai's batch of the samples `b`, which also carries them as they were (`HF_RawSamples`) for display; the batch transform builds it whole when it is the only one (no rows to collate)"
+        tfm, fs = blurr_batch_tfm(self), getattr(self.before_batch, 'fs', None)
+        if tfm is not None and fs is not None and len(fs) == 1 and fs[0] is tfm:
+            with single_threaded_tokenizers(): res = self.retain(tfm.batch(b, self.before_batch.split_idx), b)
+        else: res = super().do_batch(b)
         if len(res) and isinstance(res[0], dict): res[0][RAW_SAMPLES] = raw_samples(b)
         return res
 

@@ -144,9 +144,9 @@ class HF_CausalLMBeforeBatchTransform(HF_BeforeBatchTransform):
         y = F.pad(ids[:, 1:].masked_fill(~has_next, self.ignore_index), (0, 1), value=self.ignore_index)
         return {'input_ids': ids, 'attention_mask': (torch.arange(ids.shape[1])[None] < lens[:, None]).long()}, y
 
-    def encodes(self, samples:list):
-        x, y = self.cached_rows(samples) or self.collate_rows(self.rows(samples))
-        return [({k: v[i] for k, v in x.items()}, y[i]) for i in range(len(y))]
+    def batch(self, samples:list, split:int|None=None) -> tuple:
+        "The batch whole: the rows' inputs (padded from the token cache when no document is cut or packed) and their next-token targets"
+        return self.cached_rows(samples) or self.collate_rows(self.rows(samples))
 
     def measure(self, samples:list, where:str='the inputs', row_name:Callable=lambda i: f"item {i}") -> list[int]:
         "Sort keys (token counts); how many documents are cut into blocks is reported once per split; the ids go to the cache being filled"

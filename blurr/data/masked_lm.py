@@ -166,9 +166,6 @@ class HF_MLMBeforeBatchTransform(HF_BeforeBatchTransform):
         labels = x['input_ids'].masked_fill(~targets, self.ignore_index)
         return {**x, 'input_ids': inputs, 'mlm_labels': labels}, labels
 
-    def __call__(self, samples:list, split_idx:int|None=None, **kwargs):
-        "Mask a batch: the fixed masks on the validation set (`split_idx=1`, which fastai's DataLoaders pass), fresh ones otherwise"
-        return super().__call__(samples, split_idx=split_idx, fixed_masks=split_idx == 1, **kwargs)
 
     def pad_values(self) -> dict: return {**super().pad_values(), 'word_ids': -1}
 
@@ -180,10 +177,11 @@ class HF_MLMBeforeBatchTransform(HF_BeforeBatchTransform):
         enc['maskable'] = self.maskable(enc['input_ids'], enc.pop('special_tokens_mask'), enc['attention_mask'])
         return enc
 
-    def encodes(self, samples:list, fixed_masks:bool=False):
+    def batch(self, samples:list, split:int|None=None) -> tuple:
+        "The batch whole, masked: the validation set's (`split=1`, as fastai's DataLoaders tell it) with the fixed masks, others with fresh ones"
         x = self.cached_tokens(samples)
-        x, labels = self.mask(self.tokenize([s[0] for s in samples]) if x is None else x, fixed=fixed_masks)
-        return [({k: v[i] for k, v in x.items()}, labels[i]) + tuple(s[1:]) for i, s in enumerate(samples)]
+        x, labels = self.mask(self.tokenize([s[0] for s in samples]) if x is None else x, fixed=split == 1)
+        return (x, labels) + collate_parts([s[1:] for s in samples])
 
 # %% ../../nbs/15_data.masked_lm.ipynb #308d84d9
 @patch

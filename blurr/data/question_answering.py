@@ -221,7 +221,7 @@ class HF_QABeforeBatchTransform(HF_BeforeBatchTransform):
     @staticmethod
     def gold_spans(samples:list) -> Tensor:
         "Every gold answer's characters (start, end) of each sample: items x answers x 2, `-1` past a sample's answers"
-        return torch.nn.utils.rnn.pad_sequence([s[1].as_subclass(Tensor).long() for s in samples], batch_first=True, padding_value=-1)
+        return torch.nn.utils.rnn.pad_sequence([s[1] for s in samples], batch_first=True, padding_value=-1).as_subclass(Tensor).long()   # one typed call, not one per sample
 
     def window_targets(self, samples:list):
         "The windows of a batch of (input, answer spans) samples and each window's target: token start, end, then every gold answer's characters"
@@ -260,16 +260,17 @@ class HF_QABeforeBatchTransform(HF_BeforeBatchTransform):
         enc['context_text'] = [samples[i][0][1] for i in enc['sample_idx'].tolist()]
         return enc, torch.stack([per_window['answer_start'], per_window['answer_end']], 1) if 'answer_start' in per_window else None
 
-    def encodes(self, samples:list):
+    def batch(self, samples:list, split:int|None=None) -> tuple:
+        "The batch whole: one input row per window (from the token cache or tokenized), then each window's target and its sample's other parts"
         labelled, cached = len(samples[0]) > 1, self.cached_windows(samples)
         if cached is not None and (cached[1] is not None or not labelled):
             enc, targets = cached
             ys = torch.cat([targets, self.gold_spans(samples)[enc['sample_idx']].flatten(1)], 1) if labelled else None
         elif labelled: enc, ys = self.window_targets(samples)
         else: enc, ys = self.tokenize([s[0] for s in samples]), None
-        rows = [{k: v[j] for k, v in enc.items()} for j in range(len(enc['input_ids']))]
-        if ys is None: return [(x,) for x in rows]
-        return [(x, TensorBase(y)) + tuple(samples[o][2:]) for x, y, o in zip(rows, ys, enc['sample_idx'].tolist())]
+        enc = dict(enc)
+        if ys is None: return (enc,)
+        return (enc, TensorBase(ys)) + collate_parts([samples[o][2:] for o in enc['sample_idx'].tolist()])
 
     def measure(self, samples:list, where:str='the inputs', row_name:Callable=lambda i: f"item {i}") -> list[int]:
         "The sort keys of a split's samples (a question too long fails, naming its row); then `window_pass`"

@@ -127,14 +127,15 @@ class HF_Seq2SeqBeforeBatchTransform(HF_BeforeBatchTransform):
                            f"tokenizer reads them as nothing (e.g. {row_name(empty[0])}: {targets[empty[0]]!r}), so the model learns to end "
                            "at once there. Fix or drop those rows. (Shown once.)")
 
-    def encodes(self, samples:list):
+    def batch(self, samples:list, split:int|None=None) -> tuple:
+        "The batch whole: the sources (from the token cache or tokenized) with their `labels`, the labels again as the target, then the samples' other parts"
         cache = self.sample_cache(samples)
-        enc = self.cached(samples) if cache is not None else self.tokenize([s[0] for s in samples])
-        if len(samples[0]) < 2: return [({k: v[i] for k, v in enc.items()},) for i in range(len(samples))]
+        enc = dict(self.cached(samples) if cache is not None else self.tokenize([s[0] for s in samples]))
+        if len(samples[0]) < 2: return (enc,)
         targets = cache.parts.get('labels') if cache is not None else None
         if targets is not None and len(targets) == len(cache): enc['labels'] = self.labels(None, targets, [s.cache_idx for s in samples])
         else: enc['labels'] = self.labels([s[1] for s in samples])
-        return [({k: v[i] for k, v in enc.items()}, enc['labels'][i]) + tuple(s[2:]) for i, s in enumerate(samples)]
+        return (enc, enc['labels']) + collate_parts([s[2:] for s in samples])
 
     def decode_batch(self, b:list):
         "Source ids, and the ids of each target (labels, shown as given) or prediction (the most likely token at each step)"

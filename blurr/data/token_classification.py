@@ -226,15 +226,15 @@ class HF_TokenClassBeforeBatchTransform(HF_BeforeBatchTransform):
         enc['sample_idx'] = tensor([i for i, _, _ in spans])
         return enc
 
-    def encodes(self, samples:list):
+    def batch(self, samples:list, split:int|None=None) -> tuple:
+        "The batch whole: one input row per window (from the token cache or tokenized), then each row's sub-token labels and its sample's other parts"
         enc = self.cached_windows(samples)
-        if enc is None: enc = self.tokenize([s[0] for s in samples])
-        xs = [{k: v[j] for k, v in enc.items()} for j in range(len(enc['input_ids']))]
-        if len(samples[0]) < 2: return [(x,) for x in xs]
+        enc = dict(self.tokenize([s[0] for s in samples]) if enc is None else enc)
+        if len(samples[0]) < 2: return (enc,)
         tags = torch.nn.utils.rnn.pad_sequence([s[1].as_subclass(Tensor) for s in samples], batch_first=True)
         inside = inside_ids(self.vocab) if self.label_strategy == 'bio' else None
         labels = align_labels(enc['word_ids'], tags[enc['sample_idx']], self.label_strategy, inside, self.ignore_index)
-        return [(x, y) + tuple(samples[int(x['sample_idx'])][2:]) for x, y in zip(xs, labels)]
+        return (enc, labels) + collate_parts([samples[o][2:] for o in enc['sample_idx'].tolist()])
 
     def decode_batch(self, b:list):
         "One row per example: a words x sub-tokens grid of ids, and one tag id per word for targets and predictions"

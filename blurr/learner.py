@@ -196,7 +196,9 @@ def read_data(data, what:str='data'):
                          "e.g. `ds['train'], valid=ds['validation']`.")
     raise TypeError(f"{what} is a {type(data).__name__}: give a DataFrame, a CSV/JSON/JSONL file or a `datasets.Dataset`.")
 
-def column_names(rows) -> list[str]: return list(rows.columns) if isinstance(rows, pd.DataFrame) else list(rows.column_names)
+def column_names(rows) -> list[str]:
+    "The column names of a DataFrame or of a `datasets.Dataset`"
+    return list(rows.columns) if isinstance(rows, pd.DataFrame) else list(rows.column_names)
 
 def read_column(rows, col:str) -> pd.Series:
     "Column `col` of a DataFrame, or of a `datasets.Dataset` read alone from Arrow (a Series numbered by row)"

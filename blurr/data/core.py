@@ -6,7 +6,6 @@
 from __future__ import annotations
 import ast, io, itertools, json, math, os, tokenize, warnings
 from contextlib import contextmanager
-from collections import Counter
 import pandas as pd
 from fastcore.imports import IN_NOTEBOOK
 from fastai.text.all import *
@@ -19,10 +18,10 @@ from ..utils import *
 # %% auto #0
 __all__ = ['RAW_SAMPLES', 'BATCH_ORDERS', 'HF_BaseInput', 'check_text', 'held_value', 'to_words', 'check_words', 'ListColReader',
            'check_label_lists', 'decode_ids', 'HF_TextItemTfm', 'single_threaded_tokenizers', 'HF_TokenCache',
-           'HF_CachedSample', 'HF_ShownText', 'batch_rows', 'collate_parts', 'window_starts', 'HF_BeforeBatchTransform',
-           'HF_RawSamples', 'raw_samples', 'HF_AfterBatchTransform', 'DatasetReader', 'dataset_samples', 'text_length',
-           'default_num_workers', 'blurr_batch_tfm', 'HF_SortedDL', 'PlainCrossEntropyLossFlat', 'HF_TextBlock',
-           'shown_str', 'show_table', 'samples_table', 'show_batch']
+           'HF_CachedSample', 'HF_ShownText', 'batch_rows', 'collate_parts', 'encoding_rows', 'window_starts',
+           'HF_BeforeBatchTransform', 'HF_RawSamples', 'raw_samples', 'HF_AfterBatchTransform', 'DatasetReader',
+           'dataset_samples', 'text_length', 'default_num_workers', 'blurr_batch_tfm', 'HF_SortedDL',
+           'PlainCrossEntropyLossFlat', 'HF_TextBlock', 'shown_str', 'show_table', 'samples_table', 'show_batch']
 
 # %% ../../nbs/10_data.core.ipynb #d7160be2
 class HF_BaseInput(TensorBase):
@@ -233,6 +232,11 @@ class HF_TokenCache:
         idxs = np.asarray(idxs, dtype=np.int64)
         return (idxs, np.ones(len(idxs), np.int64)) if self.item_rows is None else _flat_positions(self.item_rows, idxs)
 
+    def lengths(self, idxs:list[int]) -> np.ndarray:
+        "The token count of every row of the items `idxs` (0 for an item kept empty)"
+        rows = self.rows(idxs)[0]
+        return self.offsets[rows + 1] - self.offsets[rows]
+
     def values(self, idxs:list[int]) -> dict:
         "The ids of the items `idxs`, all their rows one after another: one flat array per field"
         take = _flat_positions(self.offsets, self.rows(idxs)[0])[0]
@@ -289,6 +293,10 @@ def batch_rows(parts:tuple) -> list[tuple]:
 def collate_parts(parts:list[tuple]) -> tuple:
     "Each position of the per-row tuples `parts` (targets and other sample parts) collated, as fastai's `fa_collate` collates rows"
     return tuple(fa_collate(p) for p in zip(*parts))
+
+def encoding_rows(enc, rows:list[int]) -> dict:
+    "The rows `rows` of a tokenizer's encoding `enc`: one list per field, as the tokenizer names them (the overflow mapping left out)"
+    return {k: [enc[k][j] for j in rows] for k in enc.keys() if k != 'overflow_to_sample_mapping'}
 
 def window_starts(enc) -> tuple[list[int], set[int]]:
     "The row of each input's first window in a tokenizer's encoding `enc` (overflow windows included), and the inputs that have more than one"
@@ -389,7 +397,7 @@ class HF_BeforeBatchTransform(ItemTransform):
         "The ids of each input's first window (one list per field, as the tokenizer names them) and, when `cutting`, how many inputs needed more windows than one"
         enc = self.tokenizer_call(xs, return_overflowing_tokens=cutting)
         first, cut = window_starts(enc)   # a text with more windows than one was cut
-        return {k: [enc[k][j] for j in first] for k in enc.keys() if k != 'overflow_to_sample_mapping'}, len(cut)
+        return encoding_rows(enc, first), len(cut)
 
     def backend_rows(self, xs:list, fields:list[str], cutting:bool) -> tuple[dict, int]:
         "`tokenizer_rows` from the Rust tokenizer as the last tokenizer call set it up (truncation, special tokens), without transformers' conversion of each encoding"

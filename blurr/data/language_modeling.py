@@ -136,7 +136,7 @@ class HF_CausalLMBeforeBatchTransform(HF_BeforeBatchTransform):
         cache = self.sample_cache(samples)
         if cache is None or self.packing: return None
         idxs = np.array([s.cache_idx for s in samples])
-        lens = torch.from_numpy(cache.offsets[idxs + 1] - cache.offsets[idxs])
+        lens = torch.from_numpy(cache.lengths(idxs))
         if lens.max() > self.max_length: return None
         ids = cache.padded(idxs, {'input_ids': self.hf_tokenizer.pad_token_id}, multiple=self.pad_to_multiple_of)['input_ids']
         # the target at position t is the token at t+1, where that is still in the document (`next_token_labels`)

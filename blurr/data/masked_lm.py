@@ -194,7 +194,7 @@ def measure(self:HF_MLMBeforeBatchTransform, samples:list, where:str='the inputs
     n_cut = len(cut)
     ids = [enc['input_ids'][j] for j in first]
     if getattr(self, '_filling', None) is not None:
-        rows = {k: [enc[k][j] for j in first] for k in enc.keys() if k != 'overflow_to_sample_mapping'}
+        rows = encoding_rows(enc, first)
         if self.masking.needs_word_ids: rows['word_ids'] = [row_word_numbers(enc, j) for j in first]
         self._filling.add(rows)
     if n_cut: self.warn_once(f'max_length/{where}', f"{n_cut} of {len(xs)} documents of {where} are longer than max_length={self.max_length} "

@@ -193,8 +193,7 @@ class HF_TokenClassBeforeBatchTransform(HF_BeforeBatchTransform):
         "The batch padded from the token cache (one row per example, `word_ids` and `sample_idx` as `tokenize` adds them) when the cache holds every example whole, else None"
         cache = self.sample_cache(samples)
         if cache is None: return None
-        idxs = np.array([s.cache_idx for s in samples])
-        if (cache.offsets[idxs + 1] == cache.offsets[idxs]).any(): return None   # an example kept empty: it needs windows or stand-ins
+        if (cache.lengths([s.cache_idx for s in samples]) == 0).any(): return None   # an example kept empty: it needs windows or stand-ins
         return {**self.cached(samples), 'sample_idx': torch.arange(len(samples))}
 
     def windows(self, word_lists:list[list[str]]) -> list[tuple[int, int, int]]:

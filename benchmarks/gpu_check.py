@@ -62,5 +62,27 @@ for task, learn, predict in learners():
         assert str(predict(load_learner(tmp/f'{task}.pkl', cpu=device.type != 'cuda'))) == str(before), 'load_learner predicts otherwise'
         return str(before)[:80]
     check(f"{task} predict, blurr_save/blurr_load, export/load_learner", predict_and_reload)
+class SyncWarnings(Callback):
+    "torch's CUDA sync debug mode over the training steps only (first before_batch to after_train), its warnings kept"
+    order = -1000
+    def before_fit(self): self.caught, self.steps, self.on = [], 0, None
+    def before_batch(self):
+        if not self.training: return
+        self.steps += 1
+        if self.on is None:
+            self.on = warnings.catch_warnings(record=True); self.caught = self.on.__enter__()
+            warnings.simplefilter('always'); torch.cuda.set_sync_debug_mode('warn')
+    def after_train(self):
+        if self.on is not None: torch.cuda.set_sync_debug_mode(0); self.on.__exit__(None, None, None); self.on = None
+
+def syncs_per_step():
+    "Where a BlurrLearner's training step waits for the GPU (BlurrRecorder and BlurrProgressCallback read nothing; the model may)"
+    learn = classification_learner(cls_df, tiny_hf_folder('bert'), bs=8)
+    learn.dls.to(device); learn.model.to(device)
+    cb = SyncWarnings()
+    learn.fit(1, 1e-3, cbs=cb)
+    where = pd.Series([f"{Path(w.filename).name}:{w.lineno}" for w in cb.caught]).value_counts()
+    return f"{len(cb.caught) / max(cb.steps, 1):.1f} a step over {cb.steps} steps; " + ', '.join(f"{k} x{v}" for k, v in where.head(4).items())
+if device.type == 'cuda': check("classification: CUDA syncs in training steps", syncs_per_step)
 print(f"{sum(results)} passed, {len(results) - sum(results)} failed")
 sys.exit(0 if all(results) else 1)

@@ -20,7 +20,7 @@ from .utils import BLURR_MODEL_HELPER, HF_TASKS_AUTO
 
 # %% auto #0
 __all__ = ['TINY_ARCHS', 'TINY_SEQ2SEQ_ARCHS', 'tiny_corpus', 'TinyArch', 'tiny_hf_folder', 'tiny_hf_objects', 'same_batches',
-           'whole_batches_match']
+           'whole_batches_match', 'host_reads']
 
 # %% ../nbs/01_testing.ipynb #bffdb4a8
 _WORDS = dict(
@@ -330,7 +330,7 @@ def whole_batches_match(dl, n:int=3, seed:int=0) -> bool:
     import random
     from fastai.data.core import TfmdDL
     from blurr.data.core import RAW_SAMPLES
-    idxs = list(dl.get_idxs())
+    idxs, compared = list(dl.get_idxs()), 0
     for lo in range(0, min(n * dl.bs, len(idxs)), dl.bs):
         b = [dl.do_item(i) for i in idxs[lo:lo + dl.bs]]
         random.seed(seed); torch.manual_seed(seed); whole = dl.do_batch(b)
@@ -342,4 +342,23 @@ def whole_batches_match(dl, n:int=3, seed:int=0) -> bool:
                 test_eq(list(p), list(q))
                 for k in p: test_eq(p[k], q[k])
             else: test_eq(p, q); test_eq(type(p), type(q))
+        compared += 1
+    assert compared, 'whole_batches_match: the DataLoader has no items, so no batch was compared'
     return True
+
+# %% ../nbs/01_testing.ipynb #3c223abc
+_HOST_READS = frozenset({'item', 'tolist', 'cpu', 'numpy', '__bool__', '__float__', '__int__', '__index__', '__format__'})
+
+class _HostReads(torch.overrides.TorchFunctionMode):
+    "Counts the tensor methods that read a value on the host, through torch's function override hook"
+    def __init__(self, counts): super().__init__(); self.counts = counts
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name, kwargs = getattr(func, '__name__', ''), kwargs or {}
+        if name in _HOST_READS: self.counts[name] = self.counts.get(name, 0) + 1
+        return func(*args, **kwargs)
+
+@contextmanager
+def host_reads():
+    "A dict counting, by method name, the reads of tensor values on the host (`item`, `cpu`, `__bool__`...) made inside the `with` block"
+    counts = {}
+    with _HostReads(counts): yield counts

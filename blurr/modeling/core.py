@@ -20,8 +20,9 @@ from ..data.core import *
 __all__ = ['HF_BaseModelWrapper', 'embedding_rows', 'check_tokenizer_fits', 'mixed_precision_autocast', 'hf_model_of',
            'HF_TokenizerCheck', 'HF_AutocastDevice', 'HF_ModelLoss', 'HF_DecoderInputs', 'blurr_callbacks',
            'HF_BaseModelCallback', 'hf_splitter', 'SharedState', 'SharedStateMetric', 'TorchAdamW', 'show_results',
-           'merged_hf_model', 'blurr_reorder', 'event_handlers', 'BlurrLearner', 'plot_top_losses',
-           'BlurrInterpretation', 'BlurrClassificationInterpretation']
+           'merged_hf_model', 'blurr_reorder', 'event_handlers', 'DeviceSmoothLoss', 'BlurrRecorder', 'bar_redraws',
+           'BlurrProgressCallback', 'without_host_reads', 'BlurrLearner', 'plot_top_losses', 'BlurrInterpretation',
+           'BlurrClassificationInterpretation']
 
 # %% ../../nbs/20_modeling.core.ipynb #7b256e36
 def _base_hf_model(hf_model):
@@ -373,11 +374,63 @@ def event_handlers(cbs, event_name:str) -> list:
     defines = lambda cb: callable(getattr(type(cb), event_name, None)) or event_name in cb.__dict__
     return [cb for cb in L(cbs).sorted('order') if event_name == 'after_fit' or defines(cb)]
 
+class DeviceSmoothLoss(AvgSmoothLoss):
+    "fastai's `AvgSmoothLoss` (the same average, gathered over processes as fastai's is), kept on the loss's device"
+    def accumulate(self, learn):
+        loss = to_detach(learn.loss.mean(), cpu=False).float()
+        self.val = torch.lerp(loss, self.val if self.count else torch.zeros_like(loss), self.beta)
+        self.count += 1
+
+class BlurrRecorder(Recorder):
+    "fastai's `Recorder` with the smooth loss kept on its device (`DeviceSmoothLoss`); `losses` come to the CPU in one copy at the end of each training phase"
+    name = 'recorder'   # where fastai and its users look for it
+    def __init__(self, add_time=True, train_metrics=False, valid_metrics=True, beta=0.98):
+        super().__init__(add_time, train_metrics, valid_metrics, beta)
+        self.smooth_loss = DeviceSmoothLoss(beta=beta)
+
+    def losses_to_cpu(self):
+        "Move the losses recorded on the device since the last call to the CPU, where fastai keeps them (a scalar tensor a step)"
+        i = len(self.losses)
+        while i and self.losses[i - 1].device.type != 'cpu': i -= 1
+        if i < len(self.losses): self.losses[i:] = list(torch.stack(self.losses[i:]).cpu().unbind())
+
+    def after_train(self): self.losses_to_cpu(); super().after_train()
+    def after_fit(self): self.losses_to_cpu()   # a fit cancelled inside an epoch (lr_find) has no after_train
+
+    @delegates(Recorder.plot_loss)
+    def plot_loss(self, **kwargs):
+        "fastai's `plot_loss`, after `losses_to_cpu` (a fit interrupted by the user ends without `after_fit`)"
+        self.losses_to_cpu()
+        return super().plot_loss(**kwargs)
+
+def bar_redraws(pbar, val:int) -> bool:
+    "Whether fastprogress's `pbar.update(val)` redraws the bar (fastprogress's own test), so what the bar shows is computed only then"
+    return val <= pbar.first_its or val >= (pbar.last_v or 0) + pbar.wait_for or bool(pbar.total and val >= pbar.total)
+
+class BlurrProgressCallback(ProgressCallback):
+    "fastai's `ProgressCallback`, reading the smooth loss for the bar only when the bar redraws (a few times a second), not at every step"
+    name = 'progress'   # where fastai's `no_bar` and `distrib_ctx` look for it
+    def after_batch(self):
+        val = self.iter + 1
+        if hasattr(self, 'smooth_loss') and bar_redraws(self.pbar, val): self.pbar.comment = f'{self.smooth_loss.item():.4f}'
+        self.pbar.update(val)
+
+def without_host_reads(cb):
+    "fastai's `Recorder` or `ProgressCallback` (a class, or an instance with its settings) as `BlurrRecorder` or `BlurrProgressCallback`; any other callback as it is"
+    if cb is Recorder: return BlurrRecorder()
+    if type(cb) is Recorder: return BlurrRecorder(cb.add_time, cb.train_metrics, cb.valid_metrics, cb.smooth_loss.beta)
+    if cb is ProgressCallback or type(cb) is ProgressCallback: return BlurrProgressCallback()
+    return cb
+
 class BlurrLearner(Learner):
-    "A fastai `Learner` for a blurr model: `predict` takes a raw text or pair, `get_preds` reorders blurr batches (dicts of inputs, raw samples), events skip the callbacks without them"
+    "A fastai `Learner` for a blurr model: `predict` takes a raw text or pair, `get_preds` reorders blurr batches (dicts of inputs, raw samples), events skip the callbacks without them, training steps read nothing on the host"
     def __call__(self, event_name):
         "fastai's event call: one event's name, or a list of them"
         for e in ([event_name] if isinstance(event_name, str) else event_name): self._call_one(e)
+
+    def add_cb(self, cb):
+        "fastai's `add_cb`, with fastai's `Recorder` and `ProgressCallback` (its defaults, `no_bar`'s) in the forms that read nothing on the host in a training step (`without_host_reads`)"
+        return super().add_cb(without_host_reads(cb))
 
     def _call_one(self, event_name):
         "fastai's `_call_one`, calling only the callbacks that define `event_name` (`event_handlers`, kept until `cbs` changes)"

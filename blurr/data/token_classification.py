@@ -120,7 +120,7 @@ class HF_TokenClassBeforeBatchTransform(HF_BeforeBatchTransform):
     batch_order = 'grouped'   # token classification learned best from chunks served longest to shortest (see `HF_SortedDL`)
     predict_method = 'blurr_predict_tokens'
     cuts_long_inputs = False   # a long example is read in word-boundary windows, never cut
-    caches_tokens = True   # an example read in one window tokenizes the same every epoch: the length pass keeps its ids and word ids
+    caches_tokens = True   # an example tokenizes the same every epoch: the length pass keeps its rows (its windows when long) and word ids
     def __init__(self,
         hf_arch:str, # `config.model_type` of the model
         hf_tokenizer:PreTrainedTokenizerBase, # A fast tokenizer (it must give word ids)
@@ -179,22 +179,35 @@ class HF_TokenClassBeforeBatchTransform(HF_BeforeBatchTransform):
         self.with_standins(xs, enc, missing)
         first, windowed = window_starts(enc)
         cache = getattr(self, '_filling', None)
-        if cache is not None: cache.add(self.cache_rows(enc, first, windowed | {i for i, _ in missing}))
+        if cache is not None: cache.add(*self.cache_rows(xs, enc, first, windowed | {i for i, _ in missing}))
         return [len(enc['input_ids'][j]) for j in first]
 
-    def cache_rows(self, enc, first:list[int], skip:set[int]) -> dict:
-        "The fields of each example as `tokenize` gives them (rows `first` of `enc`), word ids included; empty for the examples in `skip` (those needing windows or stand-ins, tokenized at batch time)"
-        whole = [i not in skip for i in range(len(first))]
-        rows = {k: [enc[k][j] if ok else [] for j, ok in zip(first, whole)] for k in enc.keys() if k != 'overflow_to_sample_mapping'}
-        rows['word_ids'] = [[-1 if w is None else w for w in enc.word_ids(j)] if ok else [] for j, ok in zip(first, whole)]
-        return rows
+    def cache_rows(self, xs:list, enc, first:list[int], redo:set[int]) -> tuple[dict, list[int]]:
+        "The rows of each example as `tokenize` gives them, word ids included, and how many each has: row `first[i]` of `enc`, or for the examples in `redo` (needing windows or stand-ins) the rows `tokenize` makes of them"
+        rows = encoding_rows(enc, first)
+        rows['word_ids'] = [[-1 if w is None else w for w in enc.word_ids(j)] for j in first]
+        if not redo: return rows, [1] * len(first)
+        order = sorted(redo)
+        again = self.tokenize([xs[i] for i in order])
+        if 'attention_mask' not in again: return {k: [[] if i in redo else r for i, r in enumerate(v)] for k, v in rows.items()}, [1] * len(first)   # kept empty: tokenized per batch
+        real, owner = again['attention_mask'].bool(), again['sample_idx'].tolist()
+        redone = {i: [] for i in order}   # example -> its rows without padding, one dict of fields each
+        for r, o in enumerate(owner): redone[order[o]].append({k: again[k][r][real[r]].tolist() for k in rows})
+        out, n_rows = {k: [] for k in rows}, []
+        for i in range(len(first)):
+            ex = redone.get(i) or [{k: rows[k][i] for k in rows}]
+            for row in ex:
+                for k in rows: out[k].append(row[k])
+            n_rows.append(len(ex))
+        return out, n_rows
 
     def cached_windows(self, samples:list) -> dict|None:
-        "The batch padded from the token cache (one row per example, `word_ids` and `sample_idx` as `tokenize` adds them) when the cache holds every example whole, else None"
+        "The batch padded from the token cache (every row of each example, `word_ids` and `sample_idx` as `tokenize` adds them), or None without a cache or when an example was kept empty"
         cache = self.sample_cache(samples)
         if cache is None: return None
-        if (cache.lengths([s.cache_idx for s in samples]) == 0).any(): return None   # an example kept empty: it needs windows or stand-ins
-        return {**self.cached(samples), 'sample_idx': torch.arange(len(samples))}
+        idxs = [s.cache_idx for s in samples]
+        if (cache.lengths(idxs) == 0).any(): return None   # kept empty (a tokenizer without an attention mask): tokenized per batch
+        return {**self.cached(samples), 'sample_idx': torch.from_numpy(np.repeat(np.arange(len(idxs)), cache.rows(idxs)[1]))}
 
     def windows(self, word_lists:list[list[str]]) -> list[tuple[int, int, int]]:
         "`(example, first word, end word)` of every window the examples need"

@@ -397,11 +397,10 @@ class BlurrRecorder(Recorder):
     def after_train(self): self.losses_to_cpu(); super().after_train()
     def after_fit(self): self.losses_to_cpu()   # a fit cancelled inside an epoch (lr_find) has no after_train
 
-    @delegates(Recorder.plot_loss)
-    def plot_loss(self, **kwargs):
-        "fastai's `plot_loss`, after `losses_to_cpu` (a fit interrupted by the user ends without `after_fit`)"
+    def plot_loss(self, skip_start=5, with_valid=True, log=False, show_epochs=False, ax=None):
+        "fastai's `plot_loss` (its arguments), after `losses_to_cpu` (a fit interrupted by the user ends without `after_fit`)"
         self.losses_to_cpu()
-        return super().plot_loss(**kwargs)
+        return super().plot_loss(skip_start, with_valid, log, show_epochs, ax)
 
 def bar_redraws(pbar, val:int) -> bool:
     "Whether fastprogress's `pbar.update(val)` redraws the bar (fastprogress's own test), so what the bar shows is computed only then"

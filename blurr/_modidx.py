@@ -118,6 +118,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'blurr.data.core.HF_TokenCache.nbytes': ('data.core.html#hf_tokencache.nbytes', 'blurr/data/core.py'),
                                  'blurr.data.core.HF_TokenCache.padded': ('data.core.html#hf_tokencache.padded', 'blurr/data/core.py'),
                                  'blurr.data.core.HF_TokenCache.part': ('data.core.html#hf_tokencache.part', 'blurr/data/core.py'),
+                                 'blurr.data.core.HF_TokenCache.row_owners': ( 'data.core.html#hf_tokencache.row_owners',
+                                                                               'blurr/data/core.py'),
                                  'blurr.data.core.HF_TokenCache.rows': ('data.core.html#hf_tokencache.rows', 'blurr/data/core.py'),
                                  'blurr.data.core.HF_TokenCache.values': ('data.core.html#hf_tokencache.values', 'blurr/data/core.py'),
                                  'blurr.data.core.ListColReader': ('data.core.html#listcolreader', 'blurr/data/core.py'),

@@ -232,6 +232,11 @@ class HF_TokenCache:
         idxs = np.asarray(idxs, dtype=np.int64)
         return (idxs, np.ones(len(idxs), np.int64)) if self.item_rows is None else _flat_positions(self.item_rows, idxs)
 
+    def row_owners(self, idxs:list[int]) -> Tensor:
+        "For every row of the items `idxs` (item after item), which of them it belongs to: its position in `idxs` (a batch's `sample_idx`)"
+        # the plain loop: [j for j, n in enumerate(self.rows(idxs)[1]) for _ in range(n)]
+        return torch.from_numpy(np.repeat(np.arange(len(idxs)), self.rows(idxs)[1]))
+
     def lengths(self, idxs:list[int]) -> np.ndarray:
         "The token count of every row of the items `idxs` (0 for an item kept empty)"
         rows = self.rows(idxs)[0]

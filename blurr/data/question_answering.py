@@ -254,7 +254,7 @@ class HF_QABeforeBatchTransform(HF_BeforeBatchTransform):
         idxs = [s.cache_idx for s in samples]
         enc = self.cached(samples)
         enc['context_offsets'] = torch.stack([enc.pop('context_start'), enc.pop('context_end')], -1)
-        enc['sample_idx'] = torch.from_numpy(np.repeat(np.arange(len(idxs)), cache.rows(idxs)[1]))
+        enc['sample_idx'] = cache.row_owners(idxs)
         per_window = {k: torch.from_numpy(v.astype(np.int64)) for k, v in cache.parts['windows'].values(idxs).items()}
         enc['null_index'] = per_window['null_index']
         enc['context_text'] = [samples[i][0][1] for i in enc['sample_idx'].tolist()]

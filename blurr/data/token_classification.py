@@ -207,7 +207,7 @@ class HF_TokenClassBeforeBatchTransform(HF_BeforeBatchTransform):
         if cache is None: return None
         idxs = [s.cache_idx for s in samples]
         if (cache.lengths(idxs) == 0).any(): return None   # kept empty (a tokenizer without an attention mask): tokenized per batch
-        return {**self.cached(samples), 'sample_idx': torch.from_numpy(np.repeat(np.arange(len(idxs)), cache.rows(idxs)[1]))}
+        return {**self.cached(samples), 'sample_idx': cache.row_owners(idxs)}
 
     def windows(self, word_lists:list[list[str]]) -> list[tuple[int, int, int]]:
         "`(example, first word, end word)` of every window the examples need"

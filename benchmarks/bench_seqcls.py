@@ -60,15 +60,16 @@ def blurr_objects(a):
 def run_blurr(a) -> dict:
     t_start = time.perf_counter()
     from functools import partial
-    from fastai.text.all import Adam, CrossEntropyLossFlat, accuracy, set_seed
+    from fastai.text.all import Adam, accuracy, set_seed
     import blurr.data.core  # noqa: F401  (imported before the RSS reading, as before)
     from blurr.modeling.core import BlurrLearner, HF_BaseModelWrapper, HF_BaseModelCallback, hf_splitter, TorchAdamW
     rss_imports = cur_rss_mb()
 
     df, hf_model, head0, dls = blurr_objects(a)
     opt_func = TorchAdamW if a.opt == 'fused' else partial(Adam, decouple_wd=True)
+    # no loss_func: the targets' CrossEntropyLossFlat, which BlurrLearner computes on plain tensors
     learn = BlurrLearner(dls, HF_BaseModelWrapper(hf_model), opt_func=opt_func, wd=0.01,
-                         loss_func=CrossEntropyLossFlat(), metrics=accuracy, cbs=HF_BaseModelCallback, splitter=hf_splitter)
+                         metrics=accuracy, cbs=HF_BaseModelCallback, splitter=hf_splitter)
     if a.precision == 'bf16': learn.to_bf16()   # bfloat16 autocast, on the CPU too (blurr runs fastai's MixedPrecision on the model's device)
     if a.precision == 'fp16': learn.to_fp16()
     learn.create_opt()

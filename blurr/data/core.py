@@ -21,7 +21,8 @@ __all__ = ['RAW_SAMPLES', 'BATCH_ORDERS', 'HF_BaseInput', 'check_text', 'held_va
            'HF_CachedSample', 'HF_ShownText', 'batch_rows', 'collate_parts', 'encoding_rows', 'window_starts',
            'HF_BeforeBatchTransform', 'HF_RawSamples', 'raw_samples', 'HF_AfterBatchTransform', 'DatasetReader',
            'dataset_samples', 'text_length', 'default_num_workers', 'blurr_batch_tfm', 'HF_SortedDL',
-           'PlainCrossEntropyLossFlat', 'HF_TextBlock', 'shown_str', 'show_table', 'samples_table', 'show_batch']
+           'PlainTensorsLoss', 'PlainCrossEntropyLossFlat', 'PlainBCEWithLogitsLossFlat', 'PlainBaseLoss',
+           'plain_tensors_loss', 'HF_TextBlock', 'shown_str', 'show_table', 'samples_table', 'show_batch']
 
 # %% ../../nbs/10_data.core.ipynb #d7160be2
 class HF_BaseInput(TensorBase):
@@ -712,10 +713,27 @@ class HF_SortedDL(SortedDL):
             raise _with_context(e, f"Could not build {_row_name(tls, s)} of {self.split_name()}: ") from e
 
 # %% ../../nbs/10_data.core.ipynb #15dc5200
-class PlainCrossEntropyLossFlat(CrossEntropyLossFlat):
-    "fastai's `CrossEntropyLossFlat` computed on plain tensors: the same values and gradients, without `TensorBase`'s dispatch on each operation"
+class PlainTensorsLoss:
+    "Mixin for one of fastai's `BaseLoss`es: the same loss, values and gradients, on plain tensors (no `TensorBase` dispatch on each operation)"
     def _contiguous(self, x):
         return x.as_subclass(Tensor).transpose(self.axis, -1).contiguous() if isinstance(x, Tensor) else x
+
+class PlainCrossEntropyLossFlat(PlainTensorsLoss, CrossEntropyLossFlat):
+    "fastai's `CrossEntropyLossFlat` computed on plain tensors: the same values and gradients, without `TensorBase`'s dispatch on each operation"
+
+class PlainBCEWithLogitsLossFlat(PlainTensorsLoss, BCEWithLogitsLossFlat):
+    "fastai's `BCEWithLogitsLossFlat` (multi-label targets) computed on plain tensors"
+
+class PlainBaseLoss(PlainTensorsLoss, BaseLoss):
+    "fastai's `BaseLoss` (what `MSELossFlat` and `L1LossFlat` return) computed on plain tensors"
+
+def plain_tensors_loss(loss):
+    "A copy of `loss` (its settings kept) computed on plain tensors, when it is one of fastai's `BaseLoss`, `CrossEntropyLossFlat` or `BCEWithLogitsLossFlat`; any other loss as it is"
+    plain = {BaseLoss: PlainBaseLoss, CrossEntropyLossFlat: PlainCrossEntropyLossFlat, BCEWithLogitsLossFlat: PlainBCEWithLogitsLossFlat}.get(type(loss))
+    if plain is None: return loss
+    res = deepcopy(loss)   # its own `func`: setting `reduction` on the copy leaves the DataLoaders' loss alone
+    res.__class__ = plain   # the subclass adds no state, only `_contiguous`
+    return res
 
 # %% ../../nbs/10_data.core.ipynb #70ca55dd
 class HF_TextBlock(TransformBlock):

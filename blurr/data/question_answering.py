@@ -92,7 +92,7 @@ def check_answer(context:str, text:str, start:int) -> list[int]:
 class QALossFlat:
     "Mean cross-entropy of the start and end token positions (the first two columns of the target)"
     def __call__(self, pred:tuple[Tensor, Tensor], targ:Tensor) -> Tensor:
-        start, end = pred
+        (start, end), targ = pred, targ.as_subclass(Tensor)   # plain tensors: no `TensorBase` dispatch in the loss and its backward
         return (F.cross_entropy(start.float(), targ[:, 0]) + F.cross_entropy(end.float(), targ[:, 1])) / 2
     def activation(self, pred): return pred
     def decodes(self, pred): return TensorBase(torch.stack(list(pred), 1))   # rows x (start, end) x tokens

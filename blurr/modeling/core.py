@@ -422,7 +422,12 @@ def without_host_reads(cb):
     return cb
 
 class BlurrLearner(Learner):
-    "A fastai `Learner` for a blurr model: `predict` takes a raw text or pair, `get_preds` reorders blurr batches (dicts of inputs, raw samples), events skip the callbacks without them, training steps read nothing on the host"
+    "A fastai `Learner` for a blurr model: `predict` takes a raw text or pair, `get_preds` reorders blurr batches (dicts of inputs, raw samples), events skip the callbacks without them, training steps read nothing on the host, the targets' default loss runs on plain tensors"
+    @delegates(Learner.__init__)
+    def __init__(self, dls, model, loss_func=None, **kwargs):
+        "fastai's `Learner`; without a `loss_func`, the loss the targets ask for (fastai's default) in its plain-tensor form (`plain_tensors_loss`)"
+        super().__init__(dls, model, loss_func=ifnone(loss_func, plain_tensors_loss(getattr(dls.train_ds, 'loss_func', None))), **kwargs)
+
     def __call__(self, event_name):
         "fastai's event call: one event's name, or a list of them"
         for e in ([event_name] if isinstance(event_name, str) else event_name): self._call_one(e)

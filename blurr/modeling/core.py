@@ -4,7 +4,7 @@
 
 # %% ../../nbs/20_modeling.core.ipynb #4080dce8
 from __future__ import annotations
-import contextlib, functools, logging, warnings
+import contextlib, functools, logging, struct, warnings
 import numpy as np
 from pathlib import Path
 import fastai.learner
@@ -21,8 +21,8 @@ __all__ = ['HF_BaseModelWrapper', 'embedding_rows', 'check_tokenizer_fits', 'mix
            'HF_TokenizerCheck', 'HF_AutocastDevice', 'HF_ModelLoss', 'HF_DecoderInputs', 'blurr_callbacks',
            'HF_BaseModelCallback', 'hf_splitter', 'SharedState', 'SharedStateMetric', 'TorchAdamW', 'show_results',
            'merged_hf_model', 'blurr_reorder', 'event_handlers', 'DeviceSmoothLoss', 'BlurrRecorder', 'bar_redraws',
-           'BlurrProgressCallback', 'without_host_reads', 'BlurrLearner', 'plot_top_losses', 'BlurrInterpretation',
-           'BlurrClassificationInterpretation']
+           'BlurrProgressCallback', 'without_host_reads', 'py_combine_scheds', 'py_combined_cos', 'BlurrParamScheduler',
+           'BlurrLearner', 'plot_top_losses', 'BlurrInterpretation', 'BlurrClassificationInterpretation']
 
 # %% ../../nbs/20_modeling.core.ipynb #7b256e36
 def _base_hf_model(hf_model):
@@ -245,9 +245,18 @@ def _flat_hypers(param_group:dict):
         else: yield k, v
 
 class _TorchOptimWrapper(OptimWrapper):
-    "fastai's `OptimWrapper` with a cheaper `hypers`, which fastai's scheduler and recorder read several times a batch"
+    "fastai's `OptimWrapper` with a cheaper `hypers` and `set_hyper`, which fastai's scheduler and recorder call several times a batch"
     @property
     def hypers(self): return [{self.fwd_map.get(k, k): v for k, v in _flat_hypers(pg)} for pg in self.opt.param_groups]
+
+    def set_hyper(self, k, v):
+        "fastai's `set_hyper` (one value for every group, one per group, or a slice), counting the groups without building their `hypers`"
+        if isinstance(v, slice): return super().set_hyper(k, v)
+        n = len(self.opt.param_groups)
+        vs = [v] * n if np.ndim(v) == 0 else list(v)
+        if len(vs) == 1: vs = vs * n
+        if len(vs) != n: raise ValueError(f"{len(vs)} values for {k!r}, but the optimizer has {n} parameter groups: pass one value, or one per group.")
+        self._set_hyper(k, vs)
 
 def TorchAdamW(params, lr:float=1e-3, mom:float=0.9, sqr_mom:float=0.99, eps:float=1e-5, wd:float=0.01,
                fused:bool|None=True) -> OptimWrapper:
@@ -382,8 +391,9 @@ class DeviceSmoothLoss(AvgSmoothLoss):
         self.count += 1
 
 class BlurrRecorder(Recorder):
-    "fastai's `Recorder` with the smooth loss kept on its device (`DeviceSmoothLoss`); `losses` come to the CPU in one copy at the end of each training phase"
+    "fastai's `Recorder` with the smooth loss kept on its device (`DeviceSmoothLoss`), `losses` moved to the CPU in one copy at the end of each training phase, and a cheaper `after_batch`"
     name = 'recorder'   # where fastai and its users look for it
+    _stateattrs = Recorder._stateattrs + ('_mets',)   # set as each phase begins; not exported
     def __init__(self, add_time=True, train_metrics=False, valid_metrics=True, beta=0.98):
         super().__init__(add_time, train_metrics, valid_metrics, beta)
         self.smooth_loss = DeviceSmoothLoss(beta=beta)
@@ -393,6 +403,19 @@ class BlurrRecorder(Recorder):
         i = len(self.losses)
         while i and self.losses[i - 1].device.type != 'cpu': i -= 1
         if i < len(self.losses): self.losses[i:] = list(torch.stack(self.losses[i:]).cpu().unbind())
+
+    def before_train(self): super().before_train(); self._mets = self._train_mets
+    def before_validate(self): super().before_validate(); self._mets = self._valid_mets
+
+    def after_batch(self):
+        "fastai's `after_batch` (the phase's metrics accumulate; in training the lr and smooth loss are recorded), reading the Learner's state once, the metrics as the phase began"
+        learn = self.learn
+        if not len(learn.yb): return
+        for met in self._mets: met.accumulate(learn)
+        if not learn.training: return
+        self.lrs.append(learn.opt.hypers[-1]['lr'])
+        self.losses.append(self.smooth_loss.value)
+        learn.smooth_loss = self.losses[-1]
 
     def after_train(self): self.losses_to_cpu(); super().after_train()
     def after_fit(self): self.losses_to_cpu()   # a fit cancelled inside an epoch (lr_find) has no after_train
@@ -421,8 +444,39 @@ def without_host_reads(cb):
     if cb is ProgressCallback or type(cb) is ProgressCallback: return BlurrProgressCallback()
     return cb
 
+def _f32(x:float) -> float:
+    "`x` rounded to the nearest float32, as fastai's schedules compute in float32 tensors"
+    return struct.unpack('f', struct.pack('f', x))[0]
+
+def py_combine_scheds(pcts:list, scheds:list) -> Callable:
+    "fastai's `combine_scheds` in plain Python: the same values (its float32 arithmetic, each operation rounded as torch rounds it), without its torch calls"
+    assert sum(pcts) == 1.
+    bounds = torch.cumsum(tensor([0] + L(pcts)), 0)   # fastai's float32 phase boundaries
+    assert torch.all(bounds >= 0)
+    bounds, last = bounds.tolist(), len(bounds) - 2
+    def _inner(pos):
+        pos = _f32(pos)
+        idx = min(max(i for i, b in enumerate(bounds) if pos >= b), last)   # the phase `pos` falls in
+        # the position within the phase; a float64 operation rounded to float32 is the float32 operation (53 >= 2*24+2 bits)
+        return scheds[idx](_f32(_f32(pos - bounds[idx]) / _f32(bounds[idx + 1] - bounds[idx])))
+    return _inner
+
+def py_combined_cos(pct:float, start, middle, end) -> Callable:
+    "fastai's `combined_cos` (cosine from `start` to `middle` over the first `pct` of training, then to `end`) through `py_combine_scheds`"
+    return py_combine_scheds([pct, 1 - pct], [SchedCos(start, middle), SchedCos(middle, end)])
+
+class BlurrParamScheduler(ParamScheduler):
+    "fastai's `ParamScheduler` (the same hyper-parameters set and recorded), reading the Learner's state once an event"
+    def before_batch(self):
+        learn = self.learn
+        for n, f in self.scheds.items(): learn.opt.set_hyper(n, f(learn.pct_train))
+
+    def after_batch(self):
+        hypers = self.learn.opt.hypers[-1]
+        for n in self.scheds: self.hps[n].append(hypers[n])
+
 class BlurrLearner(Learner):
-    "A fastai `Learner` for a blurr model: `predict` takes a raw text or pair, `get_preds` reorders blurr batches (dicts of inputs, raw samples), events skip the callbacks without them, training steps read nothing on the host, the targets' default loss runs on plain tensors"
+    "A fastai `Learner` for a blurr model: `predict` takes a raw text or pair, `get_preds` reorders blurr batches (dicts of inputs, raw samples), events skip the callbacks without them, training steps read nothing on the host, the targets' default loss runs on plain tensors, one-cycle schedules run in plain Python"
     @delegates(Learner.__init__)
     def __init__(self, dls, model, loss_func=None, **kwargs):
         "fastai's `Learner`; without a `loss_func`, the loss the targets ask for (fastai's default) in its plain-tensor form (`plain_tensors_loss`)"
@@ -444,6 +498,16 @@ class BlurrLearner(Learner):
         handlers = self._handlers[1]
         if event_name not in handlers: handlers[event_name] = event_handlers(self.cbs, event_name)
         for cb in handlers[event_name]: cb(event_name)
+
+    def fit_one_cycle(self, n_epoch:int, lr_max=None, div:float=25., div_final:float=1e5, pct_start:float=0.25, wd=None,
+                      moms=None, cbs=None, reset_opt:bool=False, start_epoch:int=0):
+        "fastai's `fit_one_cycle` (its arguments, its schedule to the last bit), its schedules evaluated in plain Python (`py_combined_cos`) by `BlurrParamScheduler`"
+        if self.opt is None: self.create_opt()
+        self.opt.set_hyper('lr', self.lr if lr_max is None else lr_max)
+        lr_max = np.array([h['lr'] for h in self.opt.hypers])
+        scheds = {'lr': py_combined_cos(pct_start, lr_max / div, lr_max, lr_max / div_final),
+                  'mom': py_combined_cos(pct_start, *(self.moms if moms is None else moms))}
+        self.fit(n_epoch, cbs=BlurrParamScheduler(scheds) + L(cbs), reset_opt=reset_opt, wd=wd, start_epoch=start_epoch)
 
     def predict(self,
         item, # A raw input: a text, or a (text, text) pair

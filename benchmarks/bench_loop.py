@@ -1,0 +1,129 @@
+#!/usr/bin/env python
+"""What a training step costs outside the model: the same loop run on a model that does no work.
+
+A null classifier (one bias vector as its logits, so forward, backward and the fused AdamW step cost microseconds) is
+trained four ways on the same sequence-classification DataLoaders (Rotten Tomatoes snippets, MiniLM's tokenizer,
+length-sorted batches, bs 32):
+
+- `plain`: a bare PyTorch loop (forward, `F.cross_entropy`, backward, fused AdamW, fastai's one-cycle formula) over
+  batches collated before the clock starts: the floor.
+- `plain+dl`: the same loop iterating blurr's DataLoader, so the batch (padding from the token cache, collation) counts.
+- `fastai`: fastai's `Learner` with blurr's callbacks and `TorchAdamW`, `fit_one_cycle`.
+- `blurr`: `BlurrLearner`, the same arguments.
+
+Each side runs `--repeats` times, interleaved, and the best per-step time of each is printed (the noise on a shared
+machine only adds time). `--profile` prints cProfile's view of one `BlurrLearner` fit.
+
+    .venv/bin/python benchmarks/bench_loop.py --threads 1                 # the figures in benchmarks/README.md
+    .venv/bin/python benchmarks/bench_loop.py --threads 1 --profile 25    # where BlurrLearner's step goes
+"""
+from __future__ import annotations
+import argparse, cProfile, pstats, sys, time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from harness import print_stack, fastai_adamw, FastaiOneCycle, print_rows
+
+
+def null_classifier(n_labels:int):
+    "A module with a transformers-style `forward` whose logits are one trained bias vector per row: only the loop is left to time"
+    import torch, torch.nn as nn
+    from transformers import BertConfig
+    from transformers.modeling_outputs import SequenceClassifierOutput
+    class NullClassifier(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bias = nn.Parameter(torch.zeros(n_labels))
+            self.config = BertConfig(num_labels=n_labels)
+        def get_input_embeddings(self): return None   # blurr then skips its tokenizer-size check
+        def forward(self, input_ids=None, attention_mask=None, token_type_ids=None):
+            return SequenceClassifierOutput(logits=self.bias.expand(len(input_ids), -1))
+    return NullClassifier()
+
+
+def build_dls(a):
+    from fastai.text.all import DataBlock, CategoryBlock, ColReader, ColSplitter
+    from transformers import AutoTokenizer
+    from blurr.embedded import rotten_tomatoes_df, default_model_path
+    from blurr.data.core import HF_TextBlock
+    df = rotten_tomatoes_df(a.n, seed=42)
+    tok = AutoTokenizer.from_pretrained(default_model_path())
+    blocks = (HF_TextBlock(hf_arch='bert', hf_tokenizer=tok, max_length=a.max_length), CategoryBlock)
+    return DataBlock(blocks=blocks, get_x=ColReader('text'), get_y=ColReader('label'),
+                     splitter=ColSplitter('is_valid')).dataloaders(df, bs=a.bs)
+
+
+def time_plain(dls, a, from_dl:bool) -> float:
+    "ms a step of the bare loop, over pre-collated batches or (`from_dl`) iterating the DataLoader"
+    import torch, torch.nn.functional as F
+    model = null_classifier(len(dls.vocab))
+    steps = a.epochs * len(dls.train)
+    opt = fastai_adamw(model, 1e-3)
+    sched = FastaiOneCycle(opt, 1e-3, steps)
+    epochs = [dls.train] * a.epochs if from_dl else [[(xb, yb) for xb, yb in dls.train] for _ in range(a.epochs)]
+    accepted = ('input_ids', 'attention_mask', 'token_type_ids')
+    model.train()
+    t0 = time.perf_counter()
+    for batches in epochs:
+        for xb, yb in batches:
+            loss = F.cross_entropy(model(**{k: xb[k] for k in accepted if k in xb}).logits, yb)
+            loss.backward()
+            opt.step(); sched.step(); opt.zero_grad(set_to_none=True)
+    return 1e3 * (time.perf_counter() - t0) / steps
+
+
+def learner(dls, cls):
+    from blurr.modeling.core import HF_BaseModelWrapper, HF_BaseModelCallback, hf_splitter, TorchAdamW
+    return cls(dls, HF_BaseModelWrapper(null_classifier(len(dls.vocab))), opt_func=TorchAdamW, wd=0.01,
+               cbs=HF_BaseModelCallback, splitter=hf_splitter)
+
+
+def time_learner(dls, a, cls) -> float:
+    "ms a training step of `cls` (fastai's `Learner` or `BlurrLearner`) in `fit_one_cycle`, validation left out"
+    from fastai.callback.core import Callback
+    class TrainTime(Callback):
+        order = -100
+        def before_fit(self): self.train_s = 0.0
+        def before_train(self): self.t0 = time.perf_counter()
+        def after_train(self): self.train_s += time.perf_counter() - self.t0
+    learn, cb = learner(dls, cls), TrainTime()
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(a.epochs, 1e-3, cbs=cb)
+    return 1e3 * cb.train_s / (a.epochs * len(dls.train))
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--n', type=int, default=2000, help='Rotten Tomatoes snippets (20%% of them validation)')
+    p.add_argument('--bs', type=int, default=32)
+    p.add_argument('--max-length', type=int, default=128)
+    p.add_argument('--epochs', type=int, default=4, help='epochs a run (50 steps each at the defaults)')
+    p.add_argument('--repeats', type=int, default=5, help='runs of each side, interleaved; the best is reported')
+    p.add_argument('--threads', type=int, default=None, help='torch.set_num_threads (default: leave as is)')
+    p.add_argument('--profile', type=int, default=0, metavar='N', help="print cProfile's N costliest functions of one BlurrLearner fit")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    a = parse_args(argv)
+    import torch
+    from fastai.learner import Learner
+    from blurr.modeling.core import BlurrLearner
+    if a.threads: torch.set_num_threads(a.threads)
+    print_stack('bench_loop', a.threads)
+    dls = build_dls(a)
+    print(f"# null classifier, Rotten Tomatoes ({a.n} snippets), bs {a.bs}, {len(dls.train)} steps an epoch, {a.epochs} epochs a run, best of {a.repeats}")
+    sides = {'plain': lambda: time_plain(dls, a, False), 'plain+dl': lambda: time_plain(dls, a, True),
+             'fastai': lambda: time_learner(dls, a, Learner), 'blurr': lambda: time_learner(dls, a, BlurrLearner)}
+    for f in sides.values(): f()   # warm up: first calls, the token cache
+    ms = {k: [] for k in sides}
+    for _ in range(a.repeats):
+        for k, f in sides.items(): ms[k].append(f())
+    print_rows([('side', 's', lambda r: r[0]), ('best_ms', '.3f', lambda r: min(r[1])), ('median_ms', '.3f', lambda r: sorted(r[1])[len(r[1]) // 2]),
+                ('over_plain_ms', '.3f', lambda r: min(r[1]) - min(ms['plain']))], list(ms.items()))
+    if a.profile:
+        prof = cProfile.Profile()
+        prof.runcall(time_learner, dls, a, BlurrLearner)
+        pstats.Stats(prof).sort_stats('tottime').print_stats(a.profile)
+
+if __name__ == '__main__':
+    main()

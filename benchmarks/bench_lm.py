@@ -249,8 +249,10 @@ def report(res, sides):
                 ('valid_loss', '.4f', lambda r: r['valid_loss'])], rows)
     print('\n# per training step (ms): fwd = model forward (HF: with its loss); bwd = forward end -> optimizer step (blurr: loss, '
           'backward; HF: backward and the gradient norm the Trainer computes every step); opt = optimizer step; rest = the rest '
-          '(getting the batch: tokenizing, cutting and padding for blurr, collating for HF; callbacks)')
-    print_rows([('side', 's', lambda r: r['side'])] + [(k, '.2f', (lambda k: lambda r: r[k + '_ms'])(k)) for k in ('fwd', 'bwd', 'opt', 'rest')], rows)
+          '(getting the batch: tokenizing, cutting and padding for blurr, collating for HF; callbacks); page_faults = minor page faults a step '
+          '(memory the allocator took from the system anew)')
+    print_rows([('side', 's', lambda r: r['side'])] + [(k, '.2f', (lambda k: lambda r: r[k + '_ms'])(k)) for k in ('fwd', 'bwd', 'opt', 'rest')] +
+               [('page_faults', '.0f', lambda r: r['faults_per_step'])], rows)
     if 'blurr' in res and res['blurr'] is not None:
         b = res['blurr']
         print(f"# blurr's own figures at the last epoch: valid loss {b['blurr_valid_loss']:.4f} (mean of batch means), "
@@ -283,7 +285,7 @@ def print_summary(runs):
     print(f"valid loss: blurr {bl:.4f}, HF {hl:.4f} ({100 * dl:+.2f}%; per seed: {per_seed})")
     for side in ('blurr', 'hf'):
         print(f"per step {side}: " + ', '.join(f"{k} {mean(side, lambda r: r[k + '_ms']):.2f}" for k in ('fwd', 'bwd', 'opt', 'rest')) +
-              f" ms; median step {mean(side, lambda r: r['step_ms_median']):.1f} ms")
+              f" ms; median step {mean(side, lambda r: r['step_ms_median']):.1f} ms; page faults a step {mean(side, lambda r: r['faults_per_step']):.0f}")
     print(f"# goal on the means (blurr at least 1.1x the Trainer's tokens/s, valid loss within 2%): "
           f"{'met' if m['mean_ratio'] >= 1.1 and abs(dl) <= 0.02 else 'not met'} (speed {m['mean_ratio']:.3f}, loss {100 * dl:+.2f}%)")
 

@@ -45,6 +45,7 @@ class StepProbe:
         self.steps, self.pad_zeros, self.pad_total = 0, 0, 0
         self.lrs, self.moms, self.t_ends, self.per_step = [], [], [], []  # per_step: (fwd, bwd, opt) ms
         self.t_fwd0 = self.t_fwd1 = self.t_opt0 = None
+        self.faults, self.faults_last = 0, None   # minor page faults from one optimizer step to the next (memory the allocator got anew)
 
     def _pre(self, module, args, kwargs):
         if not module.training: return
@@ -69,13 +70,16 @@ class StepProbe:
         self.opt += t - self.t_opt0
         self.per_step[-1].append(round(1e3 * (t - self.t_opt0), 1))
         self.steps += 1; self.t_ends.append(t)
+        f = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        if self.faults_last is not None: self.faults += f - self.faults_last
+        self.faults_last = f
 
     def summary(self, train_s):
         s = max(self.steps, 1)
         d = sorted(y - x for x, y in zip(self.t_ends, self.t_ends[1:]))  # step-to-step wall times (first step left out)
         med = (d[len(d) // 2] if len(d) % 2 else (d[len(d) // 2 - 1] + d[len(d) // 2]) / 2) if d else float('nan')
         return dict(step_ms_median=1e3 * med, per_step_fwd_bwd_opt_ms=self.per_step,
-                    fwd_ms=1e3 * self.fwd / s, bwd_ms=1e3 * self.bwd / s, opt_ms=1e3 * self.opt / s,
+                    faults_per_step=self.faults / max(self.steps - 1, 1), fwd_ms=1e3 * self.fwd / s, bwd_ms=1e3 * self.bwd / s, opt_ms=1e3 * self.opt / s,
                     rest_ms=1e3 * (train_s - self.fwd - self.bwd - self.opt) / s)
 
 

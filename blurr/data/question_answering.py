@@ -17,8 +17,8 @@ from .core import _row_name, _col_name, _shorten
 
 # %% auto #0
 __all__ = ['squad_json_df', 'answer_spans', 'check_answer', 'QALossFlat', 'HF_AnswerIds', 'HF_Answer', 'HF_CheckAnswer',
-           'HF_AnswerBlock', 'answer_token_spans', 'HF_QABeforeBatchTransform', 'best_answer_spans', 'span_text',
-           'HF_QAInput', 'example_first_rows', 'context_around', 'show_batch']
+           'HF_AnswerBlock', 'answer_token_spans', 'untruncated_lengths', 'HF_QABeforeBatchTransform',
+           'best_answer_spans', 'span_text', 'HF_QAInput', 'example_first_rows', 'context_around', 'show_batch']
 
 # %% ../../nbs/12_data.question_answering.ipynb #d4c94470
 def squad_json_df(path:str|Path) -> pd.DataFrame:
@@ -138,6 +138,14 @@ def answer_token_spans(context_offsets:Tensor, null_index:Tensor, char_spans:Ten
     return torch.stack([torch.where(inside, first, null_index), torch.where(inside, last, null_index)], 1)
 
 # %% ../../nbs/12_data.question_answering.ipynb #72013a1b
+def untruncated_lengths(enc, n:int, stride:int) -> list[int]:
+    "The token count of each of `n` (question, context) pairs whole, from their windows `enc` (`HF_QABeforeBatchTransform.tokenize`): the first window, then each later window's context tokens past the `stride` it shares with the one before"
+    real, in_ctx = enc['attention_mask'].sum(1).tolist(), (enc['context_offsets'][..., 0] >= 0).sum(1).tolist()
+    res = [None] * n
+    for row, i in enumerate(enc['sample_idx'].tolist()):   # windows come in order, each sample's first window first
+        res[i] = real[row] if res[i] is None else res[i] + in_ctx[row] - stride
+    return res
+
 class HF_QABeforeBatchTransform(HF_BeforeBatchTransform):
     "Tokenizes (question, context) pairs at batch time in overlapping context windows and maps answers to token positions"
     predict_method = 'blurr_predict_answers'
@@ -273,31 +281,35 @@ class HF_QABeforeBatchTransform(HF_BeforeBatchTransform):
         return (enc, TensorBase(ys)) + collate_parts([samples[o][2:] for o in enc['sample_idx'].tolist()])
 
     def measure(self, samples:list, where:str='the inputs', row_name:Callable=lambda i: f"item {i}") -> list[int]:
-        "The sort keys of a split's samples (a question too long fails, naming its row); then `window_pass`"
-        res = self.lengths([s[0] for s in samples], where, names=row_name)
-        self.window_pass(samples, where, row_name)
-        return res
+        "The sort keys of a split's samples (a question too long fails, naming its row): each whole pair's token count, from `window_pass`'s windows when it tokenizes"
+        xs = [s[0] for s in samples]
+        self.check_questions(xs, row_name)
+        res = self.window_pass(samples, where, row_name)
+        return self.lengths(xs, where) if res is None else res
 
     def window_pass(self, all_samples:list, where:str='the inputs', row_name:Callable=lambda i: f"item {i}", chunk:int=256):
-        "The windows of a split, `chunk` samples a call, kept in the token cache being filled; answers that no window holds whole (they train as no answer) are warned about once per split, with their count and an example row"
+        "The windows of a split, `chunk` samples a call, kept in the token cache being filled; answers that no window holds whole (they train as no answer) are warned about once per split, with their count and an example row. Returns each sample's untruncated token count (`untruncated_lengths`), or None when there is nothing to keep or check (unlabelled samples, no cache)"
         labelled = len(all_samples) > 0 and len(all_samples[0]) > 1
-        if not labelled and getattr(self, '_filling', None) is None: return
-        lost, n_answered = [], 0
+        if not labelled and getattr(self, '_filling', None) is None: return None
+        lost, n_answered, lengths = [], 0, []
         for lo in range(0, len(all_samples), chunk):
             idxs = list(range(lo, min(lo + chunk, len(all_samples))))
             samples = [all_samples[i] for i in idxs]
             if not labelled:
-                self.keep_windows(self.tokenize([s[0] for s in samples]), None, len(samples))
+                enc = self.tokenize([s[0] for s in samples])
+                self.keep_windows(enc, None, len(samples))
+                lengths += untruncated_lengths(enc, len(samples), self.stride)
                 continue
             enc, ys = self.window_targets(samples)
             self.keep_windows(enc, ys[:, :2], len(samples))
+            lengths += untruncated_lengths(enc, len(samples), self.stride)
             held = torch.zeros(len(samples), dtype=torch.bool)
             held[enc['sample_idx'][ys[:, 0] != enc['null_index']]] = True
             answered = tensor([bool(s[1][0, 0] >= 0) for s in samples])
             n_answered += int(answered.sum())
             lost += [(idxs[i], samples[i], int((enc['context_offsets'][enc['sample_idx'] == i][0, :, 0] >= 0).sum()))   # its context tokens per window
                      for i in range(len(samples)) if answered[i] and not held[i]]
-        if not lost: return
+        if not lost: return lengths
         i, ((q, c), spans), n_ctx = lost[0]
         answer = c[spans[0, 0]:spans[0, 1]]
         n_tok = len(self.hf_tokenizer(answer, add_special_tokens=False)['input_ids'])
@@ -305,6 +317,7 @@ class HF_QABeforeBatchTransform(HF_BeforeBatchTransform):
                       f"holds whole, so they count as unanswerable: e.g. {row_name(i)}, whose answer {_shorten(answer, 60)!r} has {n_tok} tokens, in windows of "
                       f"{n_ctx} context tokens that overlap by stride={self.stride}. Pass a `stride` of at least the answers' length in "
                       "tokens, a larger `max_length`, or fix those answers. (Shown once.)")
+        return lengths
 
     def model_labels(self, y) -> dict: return {'start_positions': y[:, 0], 'end_positions': y[:, 1]}
 

@@ -191,8 +191,11 @@ class HF_TokenClassBeforeBatchTransform(HF_BeforeBatchTransform):
         again = self.tokenize([xs[i] for i in order])
         if 'attention_mask' not in again: return {k: [[] if i in redo else r for i, r in enumerate(v)] for k, v in rows.items()}, [1] * len(first)   # kept empty: tokenized per batch
         real, owner = again['attention_mask'].bool(), again['sample_idx'].tolist()
+        # each field's rows without their padding: one flat array cut at the rows' ends (the plain loop: again[k][r][real[r]] for every row r)
+        cuts = np.cumsum(real.sum(1).numpy())[:-1]
+        unpadded = {k: np.split(again[k][real].numpy(), cuts) for k in rows}
         redone = {i: [] for i in order}   # example -> its rows without padding, one dict of fields each
-        for r, o in enumerate(owner): redone[order[o]].append({k: again[k][r][real[r]].tolist() for k in rows})
+        for r, o in enumerate(owner): redone[order[o]].append({k: unpadded[k][r].tolist() for k in rows})
         out, n_rows = {k: [] for k in rows}, []
         for i in range(len(first)):
             ex = redone.get(i) or [{k: rows[k][i] for k in rows}]

@@ -295,14 +295,10 @@ class HF_QABeforeBatchTransform(HF_BeforeBatchTransform):
         for lo in range(0, len(all_samples), chunk):
             idxs = list(range(lo, min(lo + chunk, len(all_samples))))
             samples = [all_samples[i] for i in idxs]
-            if not labelled:
-                enc = self.tokenize([s[0] for s in samples])
-                self.keep_windows(enc, None, len(samples))
-                lengths += untruncated_lengths(enc, len(samples), self.stride)
-                continue
-            enc, ys = self.window_targets(samples)
-            self.keep_windows(enc, ys[:, :2], len(samples))
+            enc, ys = self.window_targets(samples) if labelled else (self.tokenize([s[0] for s in samples]), None)
+            self.keep_windows(enc, None if ys is None else ys[:, :2], len(samples))
             lengths += untruncated_lengths(enc, len(samples), self.stride)
+            if not labelled: continue
             held = torch.zeros(len(samples), dtype=torch.bool)
             held[enc['sample_idx'][ys[:, 0] != enc['null_index']]] = True
             answered = tensor([bool(s[1][0, 0] >= 0) for s in samples])

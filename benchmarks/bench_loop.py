@@ -12,17 +12,23 @@ length-sorted batches, bs 32):
 - `blurr`: `BlurrLearner`, the same arguments.
 
 Each side runs `--repeats` times, interleaved, and the best per-step time of each is printed (the noise on a shared
-machine only adds time). `--profile` prints cProfile's view of one `BlurrLearner` fit.
+machine only adds time), with the minor page faults a step (memory the allocator took anew). `--profile` prints
+cProfile's view of one `BlurrLearner` fit.
+
+`--model tiny` trains harness's random 2-layer BERT instead (the GPU regime on a CPU, the same initial weights on
+every side): `efficiency`, the plain loop's time over a side's, is blurr's samples/s against the limit of a bare loop
+over batches collated beforehand, in one process.
 
     .venv/bin/python benchmarks/bench_loop.py --threads 1                 # the figures in benchmarks/README.md
     .venv/bin/python benchmarks/bench_loop.py --threads 1 --profile 25    # where BlurrLearner's step goes
+    .venv/bin/python benchmarks/bench_loop.py --threads 1 --model tiny --epochs 1 --repeats 9   # efficiency
 """
 from __future__ import annotations
-import argparse, cProfile, pstats, sys, time
+import argparse, cProfile, pstats, resource, sys, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import print_stack, fastai_adamw, FastaiOneCycle, print_rows
+from harness import print_stack, fastai_adamw, FastaiOneCycle, print_rows, BERT_SHAPES
 
 
 def null_classifier(n_labels:int):
@@ -41,6 +47,17 @@ def null_classifier(n_labels:int):
     return NullClassifier()
 
 
+def make_model(a, n_labels:int):
+    "The model every side trains, the same initial weights each time: the null classifier, or a BERT of `--model`"
+    if a.model == 'null': return null_classifier(n_labels)
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+    from blurr.embedded import default_model_path
+    torch.manual_seed(0)
+    if BERT_SHAPES[a.model] is None: return AutoModelForSequenceClassification.from_pretrained(default_model_path(), num_labels=n_labels)
+    return AutoModelForSequenceClassification.from_config(AutoConfig.from_pretrained(default_model_path(), num_labels=n_labels, **BERT_SHAPES[a.model]))
+
+
 def build_dls(a):
     from fastai.text.all import DataBlock, CategoryBlock, ColReader, ColSplitter
     from transformers import AutoTokenizer
@@ -56,7 +73,7 @@ def build_dls(a):
 def time_plain(dls, a, from_dl:bool) -> float:
     "ms a step of the bare loop, over pre-collated batches or (`from_dl`) iterating the DataLoader"
     import torch, torch.nn.functional as F
-    model = null_classifier(len(dls.vocab))
+    model = make_model(a, len(dls.vocab))
     steps = a.epochs * len(dls.train)
     opt = fastai_adamw(model, 1e-3)
     sched = FastaiOneCycle(opt, 1e-3, steps)
@@ -72,9 +89,9 @@ def time_plain(dls, a, from_dl:bool) -> float:
     return 1e3 * (time.perf_counter() - t0) / steps
 
 
-def learner(dls, cls):
+def learner(dls, cls, a):
     from blurr.modeling.core import HF_BaseModelWrapper, HF_BaseModelCallback, hf_splitter, TorchAdamW
-    return cls(dls, HF_BaseModelWrapper(null_classifier(len(dls.vocab))), opt_func=TorchAdamW, wd=0.01,
+    return cls(dls, HF_BaseModelWrapper(make_model(a, len(dls.vocab))), opt_func=TorchAdamW, wd=0.01,
                cbs=HF_BaseModelCallback, splitter=hf_splitter)
 
 
@@ -86,7 +103,7 @@ def time_learner(dls, a, cls) -> float:
         def before_fit(self): self.train_s = 0.0
         def before_train(self): self.t0 = time.perf_counter()
         def after_train(self): self.train_s += time.perf_counter() - self.t0
-    learn, cb = learner(dls, cls), TrainTime()
+    learn, cb = learner(dls, cls, a), TrainTime()
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(a.epochs, 1e-3, cbs=cb)
     return 1e3 * cb.train_s / (a.epochs * len(dls.train))
 
@@ -99,6 +116,10 @@ def parse_args(argv=None):
     p.add_argument('--epochs', type=int, default=4, help='epochs a run (50 steps each at the defaults)')
     p.add_argument('--repeats', type=int, default=5, help='runs of each side, interleaved; the best is reported')
     p.add_argument('--threads', type=int, default=None, help='torch.set_num_threads (default: leave as is)')
+    p.add_argument('--model', choices=['null'] + list(BERT_SHAPES), default='null',
+                   help="null: a classifier that does no work (the loop alone); tiny: harness's random 2-layer BERT (the GPU regime on a CPU), "
+                        "where `efficiency` (the plain loop's time over each side's) is the issue's measure against the limit; minilm, base")
+    p.add_argument('--sides', nargs='+', default=['plain', 'plain+dl', 'fastai', 'blurr'], help='which sides to run')
     p.add_argument('--profile', type=int, default=0, metavar='N', help="print cProfile's N costliest functions of one BlurrLearner fit")
     return p.parse_args(argv)
 
@@ -111,15 +132,22 @@ def main(argv=None):
     if a.threads: torch.set_num_threads(a.threads)
     print_stack('bench_loop', a.threads)
     dls = build_dls(a)
-    print(f"# null classifier, Rotten Tomatoes ({a.n} snippets), bs {a.bs}, {len(dls.train)} steps an epoch, {a.epochs} epochs a run, best of {a.repeats}")
+    print(f"# {a.model} model, Rotten Tomatoes ({a.n} snippets), bs {a.bs}, {len(dls.train)} steps an epoch, {a.epochs} epochs a run, best of {a.repeats}")
     sides = {'plain': lambda: time_plain(dls, a, False), 'plain+dl': lambda: time_plain(dls, a, True),
              'fastai': lambda: time_learner(dls, a, Learner), 'blurr': lambda: time_learner(dls, a, BlurrLearner)}
+    sides = {k: sides[k] for k in a.sides}
     for f in sides.values(): f()   # warm up: first calls, the token cache
-    ms = {k: [] for k in sides}
+    ms, faults = {k: [] for k in sides}, {k: [] for k in sides}
+    steps = a.epochs * len(dls.train)
     for _ in range(a.repeats):
-        for k, f in sides.items(): ms[k].append(f())
+        for k, f in sides.items():
+            f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt   # pages the allocator got anew (validation included)
+            ms[k].append(f())
+            faults[k].append((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0) / steps)
     print_rows([('side', 's', lambda r: r[0]), ('best_ms', '.3f', lambda r: min(r[1])), ('median_ms', '.3f', lambda r: sorted(r[1])[len(r[1]) // 2]),
-                ('over_plain_ms', '.3f', lambda r: min(r[1]) - min(ms['plain']))], list(ms.items()))
+                *([('over_plain_ms', '.3f', lambda r: min(r[1]) - min(ms['plain'])),
+                   *([('efficiency', '.3f', lambda r: min(ms['plain']) / min(r[1]))] if a.model != 'null' else [])] if 'plain' in ms else []),
+                ('faults_per_step', '.0f', lambda r: sorted(faults[r[0]])[len(r[1]) // 2])], list(ms.items()))
     if a.profile:
         prof = cProfile.Profile()
         prof.runcall(time_learner, dls, a, BlurrLearner)

@@ -18,9 +18,9 @@ from ..utils import *
 # %% auto #0
 __all__ = ['RAW_SAMPLES', 'BATCH_ORDERS', 'HF_BaseInput', 'check_text', 'held_value', 'to_words', 'check_words', 'ListColReader',
            'check_label_lists', 'decode_ids', 'HF_TextItemTfm', 'single_threaded_tokenizers', 'HF_TokenCache',
-           'HF_CachedSample', 'HF_ShownText', 'batch_rows', 'collate_parts', 'encoding_rows', 'window_starts',
-           'HF_BeforeBatchTransform', 'HF_RawSamples', 'raw_samples', 'HF_AfterBatchTransform', 'DatasetReader',
-           'dataset_samples', 'text_length', 'default_num_workers', 'blurr_batch_tfm', 'HF_SortedDL',
+           'HF_CachedSample', 'HF_ShownText', 'batch_rows', 'collate_part', 'collate_parts', 'encoding_rows',
+           'window_starts', 'HF_BeforeBatchTransform', 'HF_RawSamples', 'raw_samples', 'HF_AfterBatchTransform',
+           'DatasetReader', 'dataset_samples', 'text_length', 'default_num_workers', 'blurr_batch_tfm', 'HF_SortedDL',
            'PlainTensorsLoss', 'PlainCrossEntropyLossFlat', 'PlainBCEWithLogitsLossFlat', 'PlainBaseLoss',
            'plain_tensors_loss', 'HF_TextBlock', 'shown_str', 'show_table', 'samples_table', 'show_batch']
 
@@ -296,9 +296,18 @@ def batch_rows(parts:tuple) -> list[tuple]:
     "The rows of a whole batch `parts` (the inputs dict, then targets and other parts, one entry per row): the samples that fastai's collate turns back into `parts`"
     return [tuple({k: v[j] for k, v in p.items()} if isinstance(p, dict) else p[j] for p in parts) for j in range(len(parts[0]['input_ids']))]
 
+def collate_part(p:list):
+    "One part of the samples collated as fastai's `fa_collate` does it; tensors of one `TensorBase` type stacked without that type's dispatch on the way"
+    t = type(p[0])
+    if not (issubclass(t, TensorBase) and all(type(o) is t for o in p)): return fa_collate(p)
+    # `Tensor.__torch_function__` runs `torch.stack` on the plain tensors: fastai's dispatch would look through all of them for metadata
+    res = Tensor.__torch_function__(torch.stack, (Tensor,), (p,)).as_subclass(t)
+    res.set_meta(p[0], as_copy=True)   # as fastai's dispatch does: the first sample's metadata
+    return res
+
 def collate_parts(parts:list[tuple]) -> tuple:
     "Each position of the per-row tuples `parts` (targets and other sample parts) collated, as fastai's `fa_collate` collates rows"
-    return tuple(fa_collate(p) for p in zip(*parts))
+    return tuple(collate_part(p) for p in zip(*parts))
 
 def encoding_rows(enc, rows:list[int]) -> dict:
     "The rows `rows` of a tokenizer's encoding `enc`: one list per field, as the tokenizer names them (the overflow mapping left out)"
@@ -505,24 +514,28 @@ class HF_BeforeBatchTransform(ItemTransform):
 # %% ../../nbs/10_data.core.ipynb #3a82e794
 RAW_SAMPLES = 'raw_samples'   # the batch key of the samples as they were before tokenizing
 
+def _untensored(sample:tuple) -> tuple: return tuple(None if isinstance(o, Tensor) else o for o in sample)
+
 class HF_RawSamples:
-    "A batch's samples as they were before tokenizing (texts, text pairs, word lists, target texts; None where already a tensor)"
-    def __init__(self, samples): self.samples = list(samples)
-    def __len__(self): return len(self.samples)
-    def __getitem__(self, i): return self.samples[i]
+    "A batch's samples as they were before tokenizing (texts, text pairs, word lists, target texts), read with None for a part already a tensor"
+    def __init__(self, samples): self.kept = list(samples)   # as given: a tensor part is hidden when read, not in every batch
+    def __len__(self): return len(self.kept)
+    def __getitem__(self, i): return _untensored(self.kept[i])
+    @property
+    def samples(self) -> list: return [_untensored(s) for s in self.kept]
     def __repr__(self): return f"HF_RawSamples({len(self)} samples)"
-    def reordered(self, idxs): return HF_RawSamples(self.samples[int(i)] for i in idxs)
-    def part(self, j:int) -> list: return [s[j] if j < len(s) else None for s in self.samples]
+    def reordered(self, idxs): return HF_RawSamples(self.kept[int(i)] for i in idxs)
+    def part(self, j:int) -> list: return [None if j >= len(s) or isinstance(s[j], Tensor) else s[j] for s in self.kept]
 
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
         "fastai joins the inputs of several batches with `torch.cat` (`get_preds(with_input=True)`): join ours the same way"
-        if func is torch.cat: return cls(o for r in args[0] for o in r.samples)
+        if func is torch.cat: return cls(o for r in args[0] for o in r.kept)
         return NotImplemented
 
 def raw_samples(samples:list) -> HF_RawSamples:
     "The parts of `samples` (tuples, before the batch transform) that are not tensors yet, for display"
-    return HF_RawSamples(tuple(None if isinstance(o, Tensor) else o for o in s) for s in samples)
+    return HF_RawSamples(samples)
 
 class HF_AfterBatchTransform(ItemTransform):
     "Decodes a collated blurr batch with the `decode_batch` of the batch transform that built it; the decoded inputs keep the raw samples"
@@ -645,9 +658,23 @@ class HF_SortedDL(SortedDL):
             if len(self.res): self.idx_max = np.argmax(self.res)
             if cache_items and samples is None: self.items_cache = items
 
+    def __iter__(self):
+        "fastai's iteration; in one process (no workers, no pinned memory) without torch's `DataLoader` around it, which only keeps books there, and on the CPU without walking the batch to put it where it is (0.1-0.2 ms a batch)"
+        if self.fake_l.num_workers or self.pin_memory: yield from super().__iter__(); return
+        self.randomize(); self.before_iter()
+        built_there = self.device is None or torch.device(self.device).type == 'cpu'   # batches are built on the CPU
+        for b in self.create_batches(self.get_idxs()):
+            if not built_there: b = to_device(b, self.device)
+            yield self.after_batch(b)
+        self.after_iter()
+        if hasattr(self, 'it'): del self.it
+
     def retain(self, res, b):
-        "fastai's `retain` (the batch keeps the types of the samples' parts), a cached sample read as the plain tuple it is"
-        return super().retain(res, [tuple(b[0])] if is_listy(b) and len(b) and isinstance(b[0], HF_CachedSample) else b)
+        "fastai's `retain` (each part of the batch keeps the type of the samples' part), part by part when the batch has the samples' parts"
+        old = b[0] if is_listy(b) and len(b) else b
+        # fastai's `retain_types` zips the parts through an `L` (0.03 ms a batch); equal lengths need no cycling
+        if type(res) is tuple and isinstance(old, tuple) and len(res) == len(old): return tuple(map(retain_types, res, old))
+        return super().retain(res, [tuple(old)] if isinstance(old, HF_CachedSample) else b)   # a cached sample is the plain tuple it holds
 
     def do_batch(self, b):
         "fastai's batch of the samples `b`, which also carries them as they were (`HF_RawSamples`) for display; the batch transform builds it whole when it is the only one (no rows to collate)"

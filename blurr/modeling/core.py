@@ -20,9 +20,10 @@ from ..data.core import *
 __all__ = ['HF_BaseModelWrapper', 'embedding_rows', 'check_tokenizer_fits', 'mixed_precision_autocast', 'hf_model_of',
            'HF_TokenizerCheck', 'HF_AutocastDevice', 'HF_ModelLoss', 'HF_DecoderInputs', 'blurr_callbacks',
            'HF_BaseModelCallback', 'hf_splitter', 'SharedState', 'SharedStateMetric', 'TorchAdamW', 'show_results',
-           'merged_hf_model', 'blurr_reorder', 'event_handlers', 'DeviceSmoothLoss', 'BlurrRecorder', 'bar_redraws',
-           'BlurrProgressCallback', 'without_host_reads', 'py_combine_scheds', 'py_combined_cos', 'BlurrParamScheduler',
-           'BlurrLearner', 'plot_top_losses', 'BlurrInterpretation', 'BlurrClassificationInterpretation']
+           'merged_hf_model', 'blurr_reorder', 'same_device', 'event_handlers', 'DeviceSmoothLoss', 'BlurrRecorder',
+           'bar_redraws', 'BlurrProgressCallback', 'without_host_reads', 'py_combine_scheds', 'py_combined_cos',
+           'BlurrParamScheduler', 'BlurrLearner', 'plot_top_losses', 'BlurrInterpretation',
+           'BlurrClassificationInterpretation']
 
 # %% ../../nbs/20_modeling.core.ipynb #7b256e36
 def _base_hf_model(hf_model):
@@ -378,6 +379,13 @@ def blurr_get_preds(self:Learner,
     res = Learner.get_preds(self, dl=dl.new(get_idxs=_ConstantFunc(idxs)), reorder=False, **kwargs)
     return tuple(blurr_reorder(list(res), tensor(idxs).argsort()))
 
+def same_device(a, b) -> bool:
+    "Whether devices `a` and `b` are one (fastai's `default_device()` says 'cuda', a model's parameters 'cuda:0')"
+    def _resolved(d):
+        d = torch.device(d)
+        return d.type, torch.cuda.current_device() if d.type == 'cuda' and d.index is None else d.index
+    return _resolved(a) == _resolved(b)
+
 def event_handlers(cbs, event_name:str) -> list:
     "The callbacks of `cbs` in fastai's order that define `event_name`: all of them for `after_fit`, where fastai resets each one's `run`"
     defines = lambda cb: callable(getattr(type(cb), event_name, None)) or event_name in cb.__dict__
@@ -498,6 +506,12 @@ class BlurrLearner(Learner):
         handlers = self._handlers[1]
         if event_name not in handlers: handlers[event_name] = event_handlers(self.cbs, event_name)
         for cb in handlers[event_name]: cb(event_name)
+
+    def _set_device(self, b):
+        "fastai's `_set_device`, except for a batch that its `DataLoader` already put on the model's device (fastai walks it again)"
+        dl_device = getattr(self.dl, 'device', None) if isinstance(self.dl, DataLoader) else None
+        if dl_device is not None and same_device(dl_device, next(self.model.parameters()).device): return b
+        return super()._set_device(b)
 
     def fit_one_cycle(self, n_epoch:int, lr_max=None, div:float=25., div_final:float=1e5, pct_start:float=0.25, wd=None,
                       moms=None, cbs=None, reset_opt:bool=False, start_epoch:int=0):

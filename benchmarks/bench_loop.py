@@ -28,7 +28,7 @@ import argparse, cProfile, pstats, resource, sys, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import print_stack, fastai_adamw, FastaiOneCycle, print_rows, BERT_SHAPES
+from harness import print_stack, fastai_adamw, FastaiOneCycle, print_rows, BERT_SHAPES, classification_dls
 
 
 def null_classifier(n_labels:int):
@@ -59,15 +59,9 @@ def make_model(a, n_labels:int):
 
 
 def build_dls(a):
-    from fastai.text.all import DataBlock, CategoryBlock, ColReader, ColSplitter
     from transformers import AutoTokenizer
     from blurr.embedded import rotten_tomatoes_df, default_model_path
-    from blurr.data.core import HF_TextBlock
-    df = rotten_tomatoes_df(a.n, seed=42)
-    tok = AutoTokenizer.from_pretrained(default_model_path())
-    blocks = (HF_TextBlock(hf_arch='bert', hf_tokenizer=tok, max_length=a.max_length), CategoryBlock)
-    return DataBlock(blocks=blocks, get_x=ColReader('text'), get_y=ColReader('label'),
-                     splitter=ColSplitter('is_valid')).dataloaders(df, bs=a.bs)
+    return classification_dls(rotten_tomatoes_df(a.n, seed=42), 'bert', AutoTokenizer.from_pretrained(default_model_path()), a.bs, a.max_length)
 
 
 def time_plain(dls, a, from_dl:bool) -> float:

@@ -10,6 +10,7 @@ from blurr.data.all import *
 from blurr.modeling.all import *
 from blurr.modeling.lora import lora_model
 from blurr.embedded import default_model_path, rotten_tomatoes_df
+from harness import classification_dls
 
 def run(method:str, seed:int, n:int, epochs:int, lr:float, r:int) -> dict:
     "Validation accuracy, trainable share and seconds of one run: `method` is 'full' (the main job's `fine_tune`) or 'lora'"
@@ -18,8 +19,7 @@ def run(method:str, seed:int, n:int, epochs:int, lr:float, r:int) -> dict:
                                                               config_kwargs={'num_labels': 2})
     n_all = sum(p.numel() for p in model.parameters())
     df = rotten_tomatoes_df(n=n, seed=seed)
-    dls = DataBlock(blocks=(HF_TextBlock(hf_arch=hf_arch, hf_tokenizer=tok), CategoryBlock), get_x=ColReader('text'),
-                    get_y=ColReader('label'), splitter=ColSplitter(col='is_valid')).dataloaders(df, bs=32)
+    dls = classification_dls(df, hf_arch, tok, bs=32)
     if method == 'lora':
         with contextlib.redirect_stdout(io.StringIO()): model = lora_model(model, r=r, alpha=2 * r)
     learn = BlurrLearner(dls, HF_BaseModelWrapper(model), opt_func=TorchAdamW, loss_func=PlainCrossEntropyLossFlat(), metrics=[accuracy],

@@ -7,7 +7,7 @@ resident memory (VmHWM, reset before the measured steps) above the memory before
 """
 from __future__ import annotations
 import argparse, sys, time
-from harness import TAG, cur_rss_mb, print_stack, print_rows, run_worker
+from harness import TAG, cur_rss_mb, print_stack, print_rows, run_worker, classification_dls
 
 def _reset_peak_rss() -> bool:
     "Reset this process's peak resident memory (Linux: `5` to /proc/self/clear_refs)"
@@ -26,8 +26,8 @@ def run(a) -> dict:
     import torch, warnings
     import pandas as pd
     warnings.filterwarnings('ignore')
-    from fastai.text.all import DataBlock, CategoryBlock, ColReader, ColSplitter, set_seed
-    from blurr.modeling.all import BLURR_MODEL_HELPER, HF_TASKS_AUTO, HF_TextBlock, HF_GradientCheckpointing, blurr_learner
+    from fastai.text.all import set_seed
+    from blurr.modeling.all import BLURR_MODEL_HELPER, HF_TASKS_AUTO, HF_GradientCheckpointing, blurr_learner
     from blurr.embedded import default_model_path, rotten_tomatoes_df
     set_seed(42)
     hf_arch, _, tok, model = BLURR_MODEL_HELPER.get_hf_objects(default_model_path(), task=HF_TASKS_AUTO.SequenceClassification,
@@ -35,8 +35,7 @@ def run(a) -> dict:
     snippets = rotten_tomatoes_df(n=4 * a.bs)
     long = [' '.join(snippets.text.iloc[i:i + 12]) for i in range(3 * a.bs)]   # a dozen snippets: longer than --tokens
     df = pd.DataFrame({'text': long, 'label': snippets.label.iloc[:3 * a.bs].tolist(), 'is_valid': [False] * (2 * a.bs) + [True] * a.bs})
-    dls = DataBlock(blocks=(HF_TextBlock(hf_arch=hf_arch, hf_tokenizer=tok, max_length=a.tokens), CategoryBlock), get_x=ColReader('text'),
-                    get_y=ColReader('label'), splitter=ColSplitter()).dataloaders(df, bs=a.bs, device=a.device)
+    dls = classification_dls(df, hf_arch, tok, a.bs, a.tokens, device=a.device)
     cbs = [HF_GradientCheckpointing()] if a.worker == 'checkpointing' else []
     learn = blurr_learner(dls, model, cbs=cbs)
     if a.bf16: learn.to_bf16()
@@ -63,7 +62,7 @@ def main():
         a.device = 'cuda' if torch.cuda.is_available() else 'cpu'
     if a.worker:
         from harness import worker_main
-        worker_main(a, run, run)
+        worker_main(a, run_plain=run, checkpointing=run)   # the same job; `run` adds the callback for 'checkpointing'
         return
     print_stack('bench_memory')
     args = ['--bs', a.bs, '--tokens', a.tokens, '--device', a.device] + (['--bf16'] if a.bf16 else [])

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse, json, os, platform, sys, time
 from importlib.metadata import version
 
-from harness import TAG, peak_rss_mb, cur_rss_mb, pad_stats, StepProbe, fastai_timer, trainer_timer, fastai_adamw, FastaiOneCycle, worker_main, run_worker, add_blurr_dl_args, add_seeds_arg, run_seeds, print_seeds_summary, blurr_dl_kwargs, flags, print_rows, add_model_arg, model_path, model_per_seed, model_name
+from harness import TAG, peak_rss_mb, cur_rss_mb, pad_stats, StepProbe, fastai_timer, trainer_timer, fastai_adamw, FastaiOneCycle, worker_main, run_worker, add_blurr_dl_args, add_seeds_arg, run_seeds, print_seeds_summary, blurr_dl_kwargs, flags, print_rows, add_model_arg, model_path, model_per_seed, model_name, classification_dls
 
 def load_df(a):
     from blurr.embedded import rotten_tomatoes_df
@@ -40,18 +40,15 @@ def common_result(a, t_start, df, head0, model):
 def blurr_objects(a):
     "What blurr's side and the plain loop share: the rows, the model (its head from the seed) and blurr's DataLoaders"
     import torch
-    from fastai.text.all import DataBlock, CategoryBlock, ColReader, ColSplitter, set_seed
+    from fastai.text.all import set_seed
     from blurr.utils import BLURR_MODEL_HELPER, HF_TASKS_AUTO
-    from blurr.data.core import HF_TextBlock
     df, _ = load_df(a)
     set_seed(a.seed)
     torch.manual_seed(a.seed)  # right before the model is built: the classifier head's init
     hf_arch, _, hf_tokenizer, hf_model = BLURR_MODEL_HELPER.get_hf_objects(
         model_path(a), task=HF_TASKS_AUTO.SequenceClassification, config_kwargs={'num_labels': 2})
     head0 = head_checksum(hf_model)
-    blocks = (HF_TextBlock(hf_arch=hf_arch, hf_tokenizer=hf_tokenizer, max_length=a.max_length), CategoryBlock)
-    dblock = DataBlock(blocks=blocks, get_x=ColReader('text'), get_y=ColReader('label'), splitter=ColSplitter('is_valid'))
-    return df, hf_model, head0, dblock.dataloaders(df, bs=a.bs, **blurr_dl_kwargs(a))
+    return df, hf_model, head0, classification_dls(df, hf_arch, hf_tokenizer, a.bs, a.max_length, **blurr_dl_kwargs(a))
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -156,11 +156,11 @@ def FastaiOneCycle(opt, lr_max, total_steps, div=25., div_final=1e5, pct_start=0
     return _Sched(opt)
 
 
-def worker_main(a, run_blurr, run_hf, run_plain=None):
-    "In a worker process: run one side (blurr, hf or a plain loop) and print its result as one tagged JSON line"
+def worker_main(a, run_blurr=None, run_hf=None, run_plain=None, **run_sides):
+    "In a worker process: run side `a.worker` (blurr, hf, a plain loop, or one named in `run_sides`) and print its result as one tagged JSON line"
     import torch
     if getattr(a, 'threads', None): torch.set_num_threads(a.threads)
-    res = {'blurr': run_blurr, 'hf': run_hf, 'plain': run_plain}[a.worker](a)
+    res = {'blurr': run_blurr, 'hf': run_hf, 'plain': run_plain, **run_sides}[a.worker](a)
     res.pop('per_step_fwd_bwd_opt_ms', None)
     sys.stdout.flush()
     print(TAG + json.dumps(res), flush=True)
@@ -243,6 +243,14 @@ def print_seeds_summary(runs:list, scores:dict, speed, min_ratio:float=1.0):
     print(f"# goal on the means (every score within 1 point or above the Trainer's, blurr at least {min_ratio:g}x as fast): "
           f"{'met' if all(d >= -1 for d in m['diffs'].values()) and m['mean_ratio'] >= min_ratio else 'not met'}; "
           f"within 1 point either way: {'yes' if all(abs(d) <= 1 for d in m['diffs'].values()) else 'no'}")
+
+
+def classification_dls(df, hf_arch:str, hf_tokenizer, bs:int, max_length:int|None=None, **kwargs):
+    "blurr's DataLoaders for the classification benchmarks: the 'text' column labelled by 'label', validation rows marked in 'is_valid'"
+    from fastai.text.all import DataBlock, CategoryBlock, ColReader, ColSplitter
+    from blurr.data.core import HF_TextBlock
+    blocks = (HF_TextBlock(hf_arch=hf_arch, hf_tokenizer=hf_tokenizer, max_length=max_length), CategoryBlock)
+    return DataBlock(blocks=blocks, get_x=ColReader('text'), get_y=ColReader('label'), splitter=ColSplitter('is_valid')).dataloaders(df, bs=bs, **kwargs)
 
 
 def blurr_dl_kwargs(a) -> dict:

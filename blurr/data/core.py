@@ -4,7 +4,7 @@
 
 # %% ../../nbs/10_data.core.ipynb #febccb6e
 from __future__ import annotations
-import ast, io, itertools, json, math, os, tokenize, warnings
+import ast, io, itertools, json, keyword, math, os, tokenize, warnings
 from contextlib import contextmanager
 import pandas as pd
 from fastcore.imports import IN_NOTEBOOK
@@ -20,9 +20,10 @@ __all__ = ['RAW_SAMPLES', 'BATCH_ORDERS', 'HF_BaseInput', 'check_text', 'held_va
            'check_label_lists', 'decode_ids', 'HF_TextItemTfm', 'single_threaded_tokenizers', 'HF_TokenCache',
            'HF_CachedSample', 'HF_ShownText', 'batch_rows', 'collate_part', 'collate_parts', 'encoding_rows',
            'window_starts', 'HF_BeforeBatchTransform', 'HF_RawSamples', 'raw_samples', 'HF_AfterBatchTransform',
-           'DatasetReader', 'dataset_samples', 'text_length', 'default_num_workers', 'blurr_batch_tfm', 'HF_SortedDL',
-           'PlainTensorsLoss', 'PlainCrossEntropyLossFlat', 'PlainBCEWithLogitsLossFlat', 'PlainBaseLoss',
-           'plain_tensors_loss', 'HF_TextBlock', 'shown_str', 'show_table', 'samples_table', 'show_batch']
+           'DatasetReader', 'dataset_samples', 'frame_rows', 'text_length', 'default_num_workers', 'blurr_batch_tfm',
+           'HF_SortedDL', 'PlainTensorsLoss', 'PlainCrossEntropyLossFlat', 'PlainBCEWithLogitsLossFlat',
+           'PlainBaseLoss', 'plain_tensors_loss', 'HF_TextBlock', 'shown_str', 'show_table', 'samples_table',
+           'show_batch']
 
 # %% ../../nbs/10_data.core.ipynb #d7160be2
 class HF_BaseInput(TensorBase):
@@ -605,6 +606,21 @@ def dataset_samples(dset) -> list|None:
     if len(plain) < len(tls) - 1: return [(x,) for x in xs]
     return list(zip(xs, *(tl.tfms.fs[0].values(tl.items) for tl in plain)))
 
+def _named_columns(tl) -> bool:
+    "Whether the parts of `tl` come from a DataFrame through a `ColReader` of named columns that pandas' named tuples keep by name"
+    df, fs = tl.items, tl.tfms.fs
+    if not (isinstance(df, pd.DataFrame) and len(fs) and isinstance(fs[0], ColReader)): return False
+    names = list(df.columns)
+    # `itertuples` renames a column that is not an identifier, repeats or starts with '_': `ColReader` would not find it
+    return all(isinstance(c, str) and c.isidentifier() and not keyword.iskeyword(c) and not c.startswith('_') and names.count(c) == 1
+               for c in fs[0].cols)
+
+def frame_rows(dset) -> Iterator|None:
+    "The rows of a fastai `Datasets` split whose parts all come from a DataFrame through `ColReader`s: for each row one named tuple per part, which `ColReader` reads by attribute (no pandas `iloc` per row and part); else None"
+    tls = getattr(dset, 'tls', None)
+    if not tls or not all(map(_named_columns, tls)): return None
+    return zip(*(tl.items.itertuples(index=False) for tl in tls))
+
 
 # %% ../../nbs/10_data.core.ipynb #69e1bb0e
 def text_length(sample) -> int:
@@ -653,7 +669,7 @@ class HF_SortedDL(SortedDL):
         if self.batch_order not in BATCH_ORDERS: raise ValueError(f"batch_order={batch_order!r}: use one of {BATCH_ORDERS}.")
         if count_tokens:
             samples = dataset_samples(self.dataset)   # read in Arrow batches from a `datasets.Dataset` (`DatasetReader`)
-            items = samples if samples is not None else [self.do_item(i) for i in range_of(self.dataset)]
+            items = samples if samples is not None else self.build_items()
             self.res = self.token_lengths(items)
             if len(self.res): self.idx_max = np.argmax(self.res)
             if cache_items and samples is None: self.items_cache = items
@@ -738,6 +754,17 @@ class HF_SortedDL(SortedDL):
         except Exception as e:
             tls = getattr(self.dataset, 'tls', [self.dataset])[0]
             raise _with_context(e, f"Could not build {_row_name(tls, s)} of {self.split_name()}: ") from e
+
+    def build_items(self) -> list:
+        "Every item, as `build_item` builds each; from a DataFrame read with `ColReader`s, its rows read once (`frame_rows`)"
+        rows = frame_rows(self.dataset)
+        if rows is None: return [self.do_item(i) for i in range_of(self.dataset)]
+        tls, res = self.dataset.tls, []
+        for i, parts in enumerate(rows):   # the plain loop: [self.build_item(i) for i in range_of(self.dataset)]
+            try: res.append(self.after_item(tuple(tl.tfms(p) for tl, p in zip(tls, parts))))   # `Datasets[i]`, then the item transforms
+            except SkipItemException: res.append(None)   # as fastai's `do_item`
+            except Exception as e: raise _with_context(e, f"Could not build {_row_name(tls[0], i)} of {self.split_name()}: ") from e
+        return res
 
 # %% ../../nbs/10_data.core.ipynb #15dc5200
 class PlainTensorsLoss:

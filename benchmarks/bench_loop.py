@@ -16,8 +16,9 @@ machine only adds time), with the minor page faults a step (memory the allocator
 cProfile's view of one `BlurrLearner` fit.
 
 `--model tiny` trains harness's random 2-layer BERT instead (the GPU regime on a CPU, the same initial weights on
-every side): `efficiency`, the plain loop's time over a side's, is blurr's samples/s against the limit of a bare loop
-over batches collated beforehand, in one process.
+every side): `efficiency`, the plain loop's best time over a side's best, is blurr's samples/s against the limit of a
+bare loop over batches collated beforehand, in one process; `paired_eff` is the median over repeats of the plain loop's
+time over the side's in the same repeat (back to back, so a slow spell of the shared machine weighs on both).
 
     .venv/bin/python benchmarks/bench_loop.py --threads 1                 # the figures in benchmarks/README.md
     .venv/bin/python benchmarks/bench_loop.py --threads 1 --profile 25    # where BlurrLearner's step goes
@@ -102,6 +103,12 @@ def time_learner(dls, a, cls) -> float:
     return 1e3 * cb.train_s / (a.epochs * len(dls.train))
 
 
+def paired_median(base:list, side:list) -> float:
+    "The median over repeats of `base`'s time over `side`'s in the same repeat: the two ran back to back, so a slow spell of the machine weighs on both"
+    r = sorted(b / s for b, s in zip(base, side))
+    return (r[(len(r) - 1) // 2] + r[len(r) // 2]) / 2
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--n', type=int, default=2000, help='Rotten Tomatoes snippets (20%% of them validation)')
@@ -133,14 +140,16 @@ def main(argv=None):
     for f in sides.values(): f()   # warm up: first calls, the token cache
     ms, faults = {k: [] for k in sides}, {k: [] for k in sides}
     steps = a.epochs * len(dls.train)
-    for _ in range(a.repeats):
-        for k, f in sides.items():
+    for r in range(a.repeats):
+        for k in list(sides)[r % len(sides):] + list(sides)[:r % len(sides)]:   # each side first in turn
+            f = sides[k]
             f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt   # pages the allocator got anew (validation included)
             ms[k].append(f())
             faults[k].append((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0) / steps)
     print_rows([('side', 's', lambda r: r[0]), ('best_ms', '.3f', lambda r: min(r[1])), ('median_ms', '.3f', lambda r: sorted(r[1])[len(r[1]) // 2]),
                 *([('over_plain_ms', '.3f', lambda r: min(r[1]) - min(ms['plain'])),
-                   *([('efficiency', '.3f', lambda r: min(ms['plain']) / min(r[1]))] if a.model != 'null' else [])] if 'plain' in ms else []),
+                   *([('efficiency', '.3f', lambda r: min(ms['plain']) / min(r[1])),
+                      ('paired_eff', '.3f', lambda r: paired_median(ms['plain'], r[1]))] if a.model != 'null' else [])] if 'plain' in ms else []),
                 ('faults_per_step', '.0f', lambda r: sorted(faults[r[0]])[len(r[1]) // 2])], list(ms.items()))
     if a.profile:
         prof = cProfile.Profile()

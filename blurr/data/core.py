@@ -281,6 +281,8 @@ class HF_CachedSample(tuple):
         res.token_cache, res.cache_idx = token_cache, cache_idx
         return res
 
+    def __reduce__(self): return HF_CachedSample, (tuple(self), self.token_cache, self.cache_idx)   # a tuple subclass with arguments of its own
+
 
 # %% ../../nbs/10_data.core.ipynb #4a8b13f9
 class HF_ShownText(str):
@@ -526,6 +528,10 @@ class HF_RawSamples:
     def samples(self) -> list: return [_untensored(s) for s in self.kept]
     def __repr__(self): return f"HF_RawSamples({len(self)} samples)"
     def reordered(self, idxs): return HF_RawSamples(self.kept[int(i)] for i in idxs)
+    # a DataLoader worker sends its batches to the training process pickled: the samples go as they are read, plain tuples
+    # without their tensor parts (torch would pass each tensor's memory on its own: 1 ms apiece) or the token cache that
+    # `HF_CachedSample`s point to (the whole split's ids, in every batch)
+    def __reduce__(self): return HF_RawSamples, (self.samples,)
     def part(self, j:int) -> list: return [None if j >= len(s) or isinstance(s[j], Tensor) else s[j] for s in self.kept]
 
     @classmethod
@@ -654,7 +660,7 @@ class HF_SortedDL(SortedDL):
         dataset, # The items (a fastai `Datasets` split)
         sort_func=None, # Sort key of an item (default: its token count, from the batch transform)
         res=None, # Precomputed sort keys
-        num_workers:int|None=None, # Worker processes (default: none without a GPU, fastai's default with one)
+        num_workers:int|None=None, # Worker processes (default: none on a CPU-only machine or for batches padded from the token cache, else fastai's)
         cache_items:bool=True, # Serve the items built at creation instead of running the item pipeline again
         batch_order:str|None=None, # Order of training batches: 'shuffled', 'grouped' or 'random' (default: the task's; see below)
         sort_chunk:int=50, # Batches per randomly drawn chunk that the 'shuffled' and 'grouped' orders sort by length (more: less padding)
@@ -673,6 +679,8 @@ class HF_SortedDL(SortedDL):
             self.res = self.token_lengths(items)
             if len(self.res): self.idx_max = np.argmax(self.res)
             if cache_items and samples is None: self.items_cache = items
+        # a batch padded from the token cache costs less to build here than to receive from a worker (see below)
+        if num_workers is None and self.token_cache is not None: self.fake_l.num_workers = 0   # as fastai's `no_multiproc`
 
     def __iter__(self):
         "fastai's iteration; in one process (no workers, no pinned memory) without torch's `DataLoader` around it, which only keeps books there, and on the CPU without walking the batch to put it where it is (0.1-0.2 ms a batch)"

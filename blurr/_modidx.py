@@ -156,6 +156,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'blurr.data.core._untensored': ('data.core.html#_untensored', 'blurr/data/core.py'),
                                  'blurr.data.core._with_context': ('data.core.html#_with_context', 'blurr/data/core.py'),
                                  'blurr.data.core.batch_rows': ('data.core.html#batch_rows', 'blurr/data/core.py'),
+                                 'blurr.data.core.batch_to_device': ('data.core.html#batch_to_device', 'blurr/data/core.py'),
                                  'blurr.data.core.blurr_batch_tfm': ('data.core.html#blurr_batch_tfm', 'blurr/data/core.py'),
                                  'blurr.data.core.check_label_lists': ('data.core.html#check_label_lists', 'blurr/data/core.py'),
                                  'blurr.data.core.check_text': ('data.core.html#check_text', 'blurr/data/core.py'),

@@ -23,6 +23,7 @@ time over the side's in the same repeat (back to back, so a slow spell of the sh
     .venv/bin/python benchmarks/bench_loop.py --threads 1                 # the figures in benchmarks/README.md
     .venv/bin/python benchmarks/bench_loop.py --threads 1 --profile 25    # where BlurrLearner's step goes
     .venv/bin/python benchmarks/bench_loop.py --threads 1 --model tiny --epochs 1 --repeats 9   # efficiency
+    .venv/bin/python benchmarks/bench_loop.py --threads 1 --workers 1 --sides plain plain+dl blurr   # batches from a worker process
 """
 from __future__ import annotations
 import argparse, cProfile, pstats, resource, sys, time
@@ -62,7 +63,8 @@ def make_model(a, n_labels:int):
 def build_dls(a):
     from transformers import AutoTokenizer
     from blurr.embedded import rotten_tomatoes_df, default_model_path
-    return classification_dls(rotten_tomatoes_df(a.n, seed=42), 'bert', AutoTokenizer.from_pretrained(default_model_path()), a.bs, a.max_length)
+    kw = {} if a.workers is None else {'num_workers': a.workers}
+    return classification_dls(rotten_tomatoes_df(a.n, seed=42), 'bert', AutoTokenizer.from_pretrained(default_model_path()), a.bs, a.max_length, **kw)
 
 
 def time_plain(dls, a, from_dl:bool) -> float:
@@ -120,6 +122,7 @@ def parse_args(argv=None):
     p.add_argument('--model', choices=['null'] + list(BERT_SHAPES), default='null',
                    help="null: a classifier that does no work (the loop alone); tiny: harness's random 2-layer BERT (the GPU regime on a CPU), "
                         "where `efficiency` (the plain loop's time over each side's) is the issue's measure against the limit; minilm, base")
+    p.add_argument('--workers', type=int, default=None, help="DataLoader worker processes (default blurr's: none for batches padded from the token cache)")
     p.add_argument('--sides', nargs='+', default=['plain', 'plain+dl', 'fastai', 'blurr'], help='which sides to run')
     p.add_argument('--profile', type=int, default=0, metavar='N', help="print cProfile's N costliest functions of one BlurrLearner fit")
     return p.parse_args(argv)
@@ -133,7 +136,8 @@ def main(argv=None):
     if a.threads: torch.set_num_threads(a.threads)
     print_stack('bench_loop', a.threads)
     dls = build_dls(a)
-    print(f"# {a.model} model, Rotten Tomatoes ({a.n} snippets), bs {a.bs}, {len(dls.train)} steps an epoch, {a.epochs} epochs a run, best of {a.repeats}")
+    print(f"# {a.model} model, Rotten Tomatoes ({a.n} snippets), bs {a.bs}, {len(dls.train)} steps an epoch, {a.epochs} epochs a run, "
+          f"best of {a.repeats}, {dls.train.fake_l.num_workers} DataLoader workers")
     sides = {'plain': lambda: time_plain(dls, a, False), 'plain+dl': lambda: time_plain(dls, a, True),
              'fastai': lambda: time_learner(dls, a, Learner), 'blurr': lambda: time_learner(dls, a, BlurrLearner)}
     sides = {k: sides[k] for k in a.sides}

@@ -138,6 +138,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'blurr.data.core.PlainCrossEntropyLossFlat': ( 'data.core.html#plaincrossentropylossflat',
                                                                                 'blurr/data/core.py'),
                                  'blurr.data.core.PlainTensorsLoss': ('data.core.html#plaintensorsloss', 'blurr/data/core.py'),
+                                 'blurr.data.core.PlainTensorsLoss.__call__': ( 'data.core.html#plaintensorsloss.__call__',
+                                                                                'blurr/data/core.py'),
                                  'blurr.data.core.PlainTensorsLoss._contiguous': ( 'data.core.html#plaintensorsloss._contiguous',
                                                                                    'blurr/data/core.py'),
                                  'blurr.data.core._NumpyReprs': ('data.core.html#_numpyreprs', 'blurr/data/core.py'),

@@ -783,9 +783,23 @@ class HF_SortedDL(SortedDL):
 
 # %% ../../nbs/10_data.core.ipynb #15dc5200
 class PlainTensorsLoss:
-    "Mixin for one of fastai's `BaseLoss`es: the same loss, values and gradients, on plain tensors (no `TensorBase` dispatch on each operation)"
+    "Mixin for one of fastai's `BaseLoss`es: the same loss, values and gradients, on plain tensors (no `TensorBase` dispatch on each operation), reshaped only where the shapes ask for it"
     def _contiguous(self, x):
-        return x.as_subclass(Tensor).transpose(self.axis, -1).contiguous() if isinstance(x, Tensor) else x
+        "fastai's `_contiguous` (the class axis last, contiguous) on a plain tensor; no transpose when the class axis is already last"
+        if not isinstance(x, Tensor): return x
+        if type(x) is not Tensor: x = torch._C.TensorBase.as_subclass(x, Tensor)   # torch's, not fastai's override (metadata copied)
+        return (x if self.axis in (-1, x.ndim - 1) else x.transpose(self.axis, -1)).contiguous()
+
+    def __call__(self, inp, targ, **kwargs):
+        "fastai's `BaseLoss.__call__`, skipping each view that would not change the shape: every one is a node in the backward"
+        inp, targ = self._contiguous(inp), self._contiguous(targ)
+        if self.floatify and targ.dtype != torch.float16: targ = targ.float()
+        if targ.dtype in (torch.int8, torch.int16, torch.int32): targ = targ.long()
+        if self.flatten:
+            # the plain steps: inp = inp.view(-1, inp.shape[-1]) if self.is_2d else inp.view(-1); targ = targ.view(-1)
+            if inp.ndim != (2 if self.is_2d else 1): inp = inp.view(-1, inp.shape[-1]) if self.is_2d else inp.view(-1)
+            if targ.ndim != 1: targ = targ.view(-1)
+        return self.func.__call__(inp, targ, **kwargs)
 
 class PlainCrossEntropyLossFlat(PlainTensorsLoss, CrossEntropyLossFlat):
     "fastai's `CrossEntropyLossFlat` computed on plain tensors: the same values and gradients, without `TensorBase`'s dispatch on each operation"
@@ -801,7 +815,7 @@ def plain_tensors_loss(loss):
     plain = {BaseLoss: PlainBaseLoss, CrossEntropyLossFlat: PlainCrossEntropyLossFlat, BCEWithLogitsLossFlat: PlainBCEWithLogitsLossFlat}.get(type(loss))
     if plain is None: return loss
     res = deepcopy(loss)   # its own `func`: setting `reduction` on the copy leaves the DataLoaders' loss alone
-    res.__class__ = plain   # the subclass adds no state, only `_contiguous`
+    res.__class__ = plain   # the subclass adds no state, only how it calls `func`
     return res
 
 # %% ../../nbs/10_data.core.ipynb #70ca55dd

@@ -284,8 +284,10 @@ class HF_InstructionBeforeBatchTransform(HF_CausalLMBeforeBatchTransform):
         return text, spans
 
     def token_parts(self, x) -> tuple[list[int], list[bool]]:
-        "Token ids of a sample and whether each is a response token"
+        "Token ids of a sample and whether each is a response token; with a chat template a pair is a user's turn and the assistant's"
         tok = self.hf_tokenizer
+        if isinstance(x, tuple) and getattr(tok, 'chat_template', None) is not None:   # the response ends as the model's turns end
+            x = [{'role': 'user', 'content': x[0]}, {'role': 'assistant', 'content': x[1]}]
         if isinstance(x, tuple):
             p = self.prompt_ids(x[0])
             r = tok(x[1], add_special_tokens=False)['input_ids'] + ([tok.eos_token_id] if tok.eos_token_id is not None else [])

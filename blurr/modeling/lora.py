@@ -12,7 +12,7 @@ from .core import *
 from .core import _layer_stacks
 
 # %% auto #0
-__all__ = ['lora_target_modules', 'lora_head_modules', 'targets_match', 'lora_model']
+__all__ = ['lora_target_modules', 'lora_head_modules', 'lora_model']
 
 # %% ../../nbs/27_modeling.lora.ipynb #49652e05
 def _import_peft():
@@ -42,14 +42,6 @@ def lora_head_modules(
             and not any(id(p) in vocab for p in mod.parameters())]   # a layer holding the projection onto the vocabulary stays frozen
 
 # %% ../../nbs/27_modeling.lora.ipynb #9a1a3f53
-def targets_match(
-    targets:list[str]|str, # Layer names or their ends (peft's `target_modules`), or one regular expression for whole names
-    name:str, # A name from `model.named_modules()`
-) -> bool:
-    "Whether peft adapts the layer `name` for `target_modules=targets`: a list names layers or the end of their dotted names, a string matches whole names"
-    if isinstance(targets, str): return re.fullmatch(targets, name) is not None
-    return any(name == t or name.endswith('.' + t) for t in targets)
-
 def lora_model(
     hf_model:nn.Module, # A transformers model for any task
     r:int=8, # Rank of each adapter's update
@@ -69,13 +61,14 @@ def lora_model(
     targets = lora_target_modules(hf_model) if target_modules is None else target_modules
     if not targets: raise ValueError(f"No linear layers found in the layer stack of {type(hf_model).__name__}: name them with `target_modules=`.")
     head = lora_head_modules(hf_model) if head_modules is None else list(head_modules)
-    matched = [m for name, m in hf_model.named_modules() if targets_match(targets, name)]
-    if not matched: raise ValueError(f"No layer of {type(hf_model).__name__} matches target_modules={targets!r}: name layers of `model.named_modules()`, or the end of their names.")
-    if 'fan_in_fan_out' not in lora_kwargs:   # GPT-2's `Conv1D` keeps its weight transposed
-        lora_kwargs['fan_in_fan_out'] = all(isinstance(m, Conv1D) for m in matched)
     n_all = sum(p.numel() for p in hf_model.parameters())
     config = peft.LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets,
                              modules_to_save=head or None, **lora_kwargs)
+    from peft.tuners.tuners_utils import check_target_module_exists   # peft's own reading of `target_modules`
+    matched = [m for name, m in hf_model.named_modules() if check_target_module_exists(config, name)]
+    if not matched: raise ValueError(f"No layer of {type(hf_model).__name__} matches target_modules={targets!r}: name layers of `model.named_modules()`, or the end of their names.")
+    if 'fan_in_fan_out' not in lora_kwargs:   # GPT-2's `Conv1D` keeps its weight transposed
+        config.fan_in_fan_out = all(isinstance(m, Conv1D) for m in matched)
     res = peft.get_peft_model(hf_model, config)
     n_train = sum(p.numel() for p in res.parameters() if p.requires_grad)
     print(f"LoRA (r={r}): {n_train:,} of {n_all:,} parameters train ({n_train / n_all:.2%}): adapters on {len(matched)} layers"

@@ -18,7 +18,8 @@ cProfile's view of one `BlurrLearner` fit.
 `--model tiny` trains harness's random 2-layer BERT instead (the GPU regime on a CPU, the same initial weights on
 every side): `efficiency`, the plain loop's best time over a side's best, is blurr's samples/s against the limit of a
 bare loop over batches collated beforehand, in one process; `paired_eff` is the median over repeats of the plain loop's
-time over the side's in the same repeat (back to back, so a slow spell of the shared machine weighs on both).
+time over the side's in the same repeat (back to back, so a slow spell of the shared machine weighs on both). Each
+repeat seeds numpy, with which blurr's DataLoader shuffles, so every side of a repeat trains on the same batches.
 
     .venv/bin/python benchmarks/bench_loop.py --threads 1                 # the figures in benchmarks/README.md
     .venv/bin/python benchmarks/bench_loop.py --threads 1 --profile 25    # where BlurrLearner's step goes
@@ -27,6 +28,7 @@ time over the side's in the same repeat (back to back, so a slow spell of the sh
 """
 from __future__ import annotations
 import argparse, cProfile, pstats, resource, sys, time
+import numpy as np
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -147,6 +149,7 @@ def main(argv=None):
     for r in range(a.repeats):
         for k in list(sides)[r % len(sides):] + list(sides)[:r % len(sides)]:   # each side first in turn
             f = sides[k]
+            np.random.seed(r)   # blurr's DataLoader shuffles with numpy: every side of a repeat trains on the same batches
             f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt   # pages the allocator got anew (validation included)
             ms[k].append(f())
             faults[k].append((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0) / steps)

@@ -26,6 +26,7 @@ from .data.language_modeling import *
 from .data.masked_lm import *
 from .modeling.language_modeling import *
 from .modeling.masked_lm import *
+from .modeling.lora import lora_model   # peft is imported only when a model is adapted
 
 # %% auto #0
 __all__ = ['BLURR_TASKS', 'BlurrTask', 'register_task', 'blurr_task', 'target_loss', 'is_multi_label', 'label_counts',
@@ -157,12 +158,14 @@ def blurr_learner(
     hf_model, # The Hugging Face model (or an `HF_BaseModelWrapper` of it)
     task:str|None=None, # A registered task's name (default: from the DataLoaders' batch transform)
     use_model_loss:bool|None=None, # Train on the model's own loss (default: the task's choice, fastai's loss for every task here)
+    lora:bool|dict=False, # Train LoRA adapters and the task head only (`lora_model`); a dict passes its arguments, e.g. `{'r': 16}`
     **kwargs # Passed to fastai's `Learner`: `loss_func`, `metrics`, `opt_func`, `splitter`, `cbs`... override the defaults
 ) -> BlurrLearner:
     "A `BlurrLearner` (fastai's `Learner`, with `predict` and `get_preds` for blurr batches) for the DataLoaders' task, with the wrapper, callback, splitter, loss, metrics and optimizer chosen for it"
     spec = blurr_task(dls, task)
     model = hf_model if isinstance(hf_model, HF_BaseModelWrapper) else HF_BaseModelWrapper(hf_model)
     if spec.check is not None: spec.check(dls, model.hf_model)
+    if lora: model = HF_BaseModelWrapper(lora_model(model.hf_model, **(lora if isinstance(lora, dict) else {})), **model.hf_model_kwargs)
     cbs = L(kwargs.pop('cbs', None))
     if not any(isinstance(c, HF_BaseModelCallback) or c is HF_BaseModelCallback for c in cbs):
         cbs = L(blurr_callbacks(use_model_loss=ifnone(use_model_loss, spec.use_model_loss))) + cbs

@@ -151,6 +151,7 @@ class HF_QABeforeBatchTransform(HF_BeforeBatchTransform):
     predict_method = 'blurr_predict_answers'
     cuts_long_inputs = False   # a long context is read in windows, never cut
     caches_tokens = True   # a (question, context) pair gives the same windows every epoch: the window pass keeps them, their offsets and answer tokens
+    batch_order = 'grouped'   # question answering learned best from chunks served longest to shortest (see `HF_SortedDL`)
     def __init__(self,
         hf_arch:str, # `config.model_type` of the model
         hf_tokenizer:PreTrainedTokenizerBase, # A fast tokenizer (it must give offsets)

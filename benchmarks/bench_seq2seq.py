@@ -15,7 +15,12 @@ and are scored with blurr's `rouge_scores` against the labels decoded next to ea
 fresh subprocess and prints one JSON line; the parent prints the comparison (with several widths, then the goal at
 each).
 
+`--model minilm` is the real-weights setting instead: the README's summarization example, MiniLM warm-started into an
+encoder-decoder (new cross-attention weights drawn from the seed) on the 100 ACLSum abstracts, 50 to validate, with
+the example's lengths (256/64), batch size (4), epochs (5) and peak lr (5e-4).
+
     .venv/bin/python benchmarks/bench_seq2seq.py --seeds 42 1 2
+    .venv/bin/python benchmarks/bench_seq2seq.py --model minilm --seeds 42 1 2
 """
 from __future__ import annotations
 import argparse, shutil, sys, tempfile, time
@@ -27,9 +32,18 @@ from harness import add_blurr_dl_args, add_seeds_arg, run_seeds, seed_means, pri
 ROUGE = ('rouge1', 'rouge2', 'rougeL', 'rougeLsum')
 
 
+# Each model's job: its data and defaults. `tiny` is the GPU regime (a 25-45 ms step on this CPU), `minilm` real weights
+# (MiniLM warm-started into an encoder-decoder, the README's summarization example: ACLSum abstracts to their outcome)
+JOBS = {'tiny': dict(max_length=128, max_target_length=64, bs=16, epochs=3, lr=3e-3),
+        'minilm': dict(max_length=256, max_target_length=64, bs=4, epochs=5, lr=5e-4)}
+
 def load(a):
-    "The notebook's pairs, `a.n` of them: `text` (two sentences), `summary` (the first); the last `a.n_valid` are validation"
+    "The job's pairs: `text`, `summary`, `is_valid`"
     import pandas as pd
+    if a.model == 'minilm':
+        from blurr.embedded import aclsum_df
+        return aclsum_df()[['text', 'summary', 'is_valid']]
+    # the notebook's pairs, `a.n` of them: `text` (two sentences), `summary` (the first); the last `a.n_valid` are validation
     from blurr.testing import tiny_corpus
     s = tiny_corpus(2 * a.n)
     df = pd.DataFrame({'text': [x + ' ' + y for x, y in zip(s[:a.n], s[a.n:])], 'summary': s[:a.n]})
@@ -37,12 +51,23 @@ def load(a):
     return df
 
 def build_model(folder, seed, d_model=64):
-    "The notebook's tiny BART (`d_model`, ffn twice that), random weights from `seed`, saved with its tokenizer to `folder` (done once, in the parent)"
+    """The job's model saved with its tokenizer to `folder` (done once, in the parent): the notebook's tiny BART (`d_model`,
+    ffn twice that) with random weights from `seed`, or (`d_model=None`) MiniLM warm-started into an encoder-decoder,
+    its new cross-attention weights drawn from `seed`"""
     import torch
     from transformers import AutoConfig, AutoModelForSeq2SeqLM
     from transformers.utils import logging as hf_logging
     from blurr.testing import tiny_hf_objects, tiny_hf_folder
-    hf_logging.disable_progress_bar()
+    hf_logging.disable_progress_bar(); hf_logging.set_verbosity_error()
+    if d_model is None:
+        from transformers import AutoTokenizer
+        from blurr.embedded import default_model_path
+        from blurr.modeling.seq2seq import encoder_decoder_from_pretrained
+        tok = AutoTokenizer.from_pretrained(default_model_path())
+        torch.manual_seed(seed)
+        encoder_decoder_from_pretrained(default_model_path(), tok).save_pretrained(folder)
+        tok.save_pretrained(folder)
+        return
     _, _, tok, _ = tiny_hf_objects('bart', task=None, vocab_size=1000, max_length=128)
     cfg = AutoConfig.from_pretrained(tiny_hf_folder('bart', vocab_size=1000, max_length=128), d_model=d_model,
                                      encoder_ffn_dim=2 * d_model, decoder_ffn_dim=2 * d_model)
@@ -70,12 +95,21 @@ def gen_kwargs(a) -> dict:
     "The same greedy decoding on both sides"
     return dict(max_new_tokens=a.max_target_length, num_beams=1, do_sample=False)
 
-def scores(preds, targets, df, tok) -> dict:
-    "blurr's `rouge_scores` (as `seq2seq_metrics`), exact copies, mean generated tokens, targets = validation summaries?"
+def target_labels(a, tok, targets:list[str]) -> list[list[int]]:
+    """Each target's token ids cut to `max_target_length`, as blurr's batch transform makes its labels: an encoder-decoder
+    warm-started from BERT starts its decoder with [CLS], so a leading [CLS] is dropped from the labels (with room for it)"""
+    start = tok.cls_token_id if a.model == 'minilm' else None
+    ids = tok(text_target=targets, max_length=a.max_target_length + (start is not None), truncation=True)['input_ids']
+    return [o[1:] if start is not None and o[:1] == [start] else o for o in ids]
+
+def scores(a, preds, targets, df, tok) -> dict:
+    "blurr's `rouge_scores` (as `seq2seq_metrics`), exact copies, mean generated tokens, targets = validation summaries (as the tokenizer decodes their labels)?"
     from blurr.modeling.seq2seq import rouge_scores
+    norm = lambda ts: sorted(' '.join(t.split()) for t in ts)
+    summaries = tok.batch_decode(target_labels(a, tok, df.summary[df.is_valid].tolist()), skip_special_tokens=True)
     return dict(rouge_scores(preds, targets), exact=sum(p == t for p, t in zip(preds, targets)) / len(targets), n_gen=len(preds),
                 gen_len=sum(len(ids) for ids in tok(preds, add_special_tokens=False)['input_ids']) / len(preds),
-                targets_ok=sorted(targets) == sorted(df.summary[df.is_valid]))
+                targets_ok=norm(targets) == norm(summaries))
 
 def common(a, df, w0, probe, tgt, prep_s, train_s) -> dict:
     "What both sides report the same way"
@@ -125,7 +159,7 @@ def run_blurr(a) -> dict:
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(a.epochs, lr_max=a.lr, cbs=cb)
     train_s = sum(cb.train_s)
     valid_loss = learn.recorder.values[-1][1]
-    res = scores(texts['preds'], texts['targets'], df, tok)   # the last validation's generated texts and decoded targets
+    res = scores(a, texts['preds'], texts['targets'], df, tok)   # the last validation's generated texts and decoded targets
     assert all(abs(res[k] - v) < 1e-9 for k, v in zip(ROUGE, learn.recorder.values[-1][2:])), 'rescoring differs from the metric'
     return dict(side='blurr', gen_s=cb.valid_s[-1], valid_loss=float(valid_loss), **res, **common(a, df, w0, probe, tgt, prep_s, train_s))
 
@@ -142,7 +176,7 @@ def run_hf(a) -> dict:
     def to_ds(d):
         def prep(b):
             enc = tok(b['text'], max_length=a.max_length, truncation=True)
-            enc['labels'] = tok(text_target=b['summary'], max_length=a.max_target_length, truncation=True)['input_ids']
+            enc['labels'] = target_labels(a, tok, b['summary'])
             return enc
         ds = datasets.Dataset.from_dict({'text': d.text.tolist(), 'summary': d.summary.tolist()})
         return ds.map(prep, batched=True, remove_columns=ds.column_names)
@@ -176,7 +210,7 @@ def run_hf(a) -> dict:
     def dec(ids):   # -100 pads the batches to one width: decode it as padding
         ids = torch.as_tensor(ids)
         return [t.strip() for t in tok.batch_decode(ids.masked_fill(ids < 0, tok.pad_token_id), skip_special_tokens=True)]
-    res = scores(dec(pred.predictions), dec(pred.label_ids), df, tok)
+    res = scores(a, dec(pred.predictions), dec(pred.label_ids), df, tok)
     assert res['n_gen'] == len(valid_ds), (res['n_gen'], len(valid_ds))
     shutil.rmtree(args.output_dir, ignore_errors=True)   # nothing was saved in it
     return dict(side='hf', gen_s=gen_s, valid_loss=pred.metrics['test_loss'], **res, **common(a, df, w0, probe, tgt, prep_s, train_s))
@@ -187,17 +221,19 @@ def run_hf(a) -> dict:
 # ---------------------------------------------------------------------------------------------------------------------
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--n', type=int, default=2000, help='pairs built from tiny_corpus(2n)')
-    p.add_argument('--n-valid', type=int, default=200, help='the last N pairs are the validation set')
-    p.add_argument('--epochs', type=int, default=3)
-    p.add_argument('--bs', type=int, default=16)
-    p.add_argument('--lr', type=float, default=3e-3, help="one-cycle peak learning rate (fastai's lr_max)")
-    p.add_argument('--max-length', type=int, default=128, help='longest source in tokens')
-    p.add_argument('--max-target-length', type=int, default=64, help='longest target in tokens, and max_new_tokens when generating')
+    p.add_argument('--model', choices=list(JOBS), default='tiny',
+                   help="tiny: a random BART on tiny_corpus pairs (the GPU regime); minilm: MiniLM warm-started into an encoder-decoder on ACLSum")
+    p.add_argument('--n', type=int, default=2000, help='tiny: pairs built from tiny_corpus(2n)')
+    p.add_argument('--n-valid', type=int, default=200, help='tiny: the last N pairs are the validation set')
+    p.add_argument('--epochs', type=int, help='default: 3 (tiny), 5 (minilm)')
+    p.add_argument('--bs', type=int, help='default: 16 (tiny), 4 (minilm)')
+    p.add_argument('--lr', type=float, help="one-cycle peak learning rate (fastai's lr_max); default: 3e-3 (tiny), 5e-4 (minilm)")
+    p.add_argument('--max-length', type=int, help='longest source in tokens; default: 128 (tiny), 256 (minilm)')
+    p.add_argument('--max-target-length', type=int, help='longest target in tokens, and max_new_tokens when generating; default: 64')
     p.add_argument('--seed', type=int, default=42)
     add_seeds_arg(p)
     p.add_argument('--d-model', type=int, nargs='+', default=[64],
-                   help="the tiny BART's width (its feed-forward layers are twice as wide); several: each in turn, judged apart")
+                   help="tiny: the BART's width (its feed-forward layers are twice as wide); several: each in turn, judged apart")
     p.add_argument('--only', choices=['blurr', 'hf'])
     p.add_argument('--order', choices=['length', 'random'], default='length',
                    help="training order: length-grouped batches (blurr's HF_SortedDL, the Trainer's group_by_length) or "
@@ -206,11 +242,14 @@ def parse_args(argv=None):
     add_blurr_dl_args(p)
     p.add_argument('--worker', choices=['blurr', 'hf'], help=argparse.SUPPRESS)
     p.add_argument('--model-dir', help=argparse.SUPPRESS)
-    return p.parse_args(argv)
+    a = p.parse_args(argv)
+    for k, v in JOBS[a.model].items():
+        if getattr(a, k) is None: setattr(a, k, v)
+    return a
 
 def run_side(side, a):
     "Run one side in a fresh subprocess; its result dict, or None if it failed"
-    return run_worker(__file__, side, flags(a, 'model_dir', 'n', 'n_valid', 'epochs', 'bs', 'lr', 'max_length', 'max_target_length', 'seed', 'order', 'blurr_workers', 'blurr_order', 'threads'))
+    return run_worker(__file__, side, flags(a, 'model', 'model_dir', 'n', 'n_valid', 'epochs', 'bs', 'lr', 'max_length', 'max_target_length', 'seed', 'order', 'blurr_workers', 'blurr_order', 'threads'))
 
 def report(res, sides):
     "The tables and, with both sides, the ratios, the goal and the checks"
@@ -253,8 +292,10 @@ def report(res, sides):
     print_schedule_check(b, h)
 
 def run_width(a, sides, d_model) -> list:
-    "Every seed at one model width: [(seed, res)], with the means over the seeds"
-    print(f'\n# job: tiny random BART (d_model {d_model}, ffn {2 * d_model}, vocab 1000), {a.n} tiny_corpus pairs ({a.n_valid} validation), '
+    "Every seed at one model width (`None`: MiniLM's encoder-decoder): [(seed, res)], with the means over the seeds"
+    job = (f'tiny random BART (d_model {d_model}, ffn {2 * d_model}, vocab 1000), {a.n} tiny_corpus pairs ({a.n_valid} validation)'
+           if d_model else 'MiniLM warm-started into an encoder-decoder (random cross-attention), ACLSum abstracts to outcomes (100 training, 50 validation)')
+    print(f'\n# job: {job}, '
           f'epochs={a.epochs}, bs={a.bs}, lr_max={a.lr:g}, max_length={a.max_length}, max_target_length={a.max_target_length}, '
           f'{a.order} order, fastai one-cycle, fused AdamW (beta2 0.99, eps 1e-5, wd 0.01), no grad clipping, greedy generation '
           f'(max_new_tokens={a.max_target_length})', flush=True)
@@ -289,7 +330,7 @@ def main(argv=None):
     if a.worker: return worker_main(a, run_blurr, run_hf)
     print_stack('bench_seq2seq', a.threads)
     sides = [a.only] if a.only else ['blurr', 'hf']
-    by_width = {d: run_width(a, sides, d) for d in a.d_model}
+    by_width = {d: run_width(a, sides, d) for d in (a.d_model if a.model == 'tiny' else [None])}
     if len(sides) == 2 and len(by_width) > 1: print_widths_summary(by_width)
     if any(r is None for runs in by_width.values() for _, res in runs for r in res.values()): sys.exit(1)
 

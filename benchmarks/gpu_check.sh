@@ -23,6 +23,9 @@ if $PY -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; 
   $PY benchmarks/bench_seqcls.py --model base --precision bf16 --n 4000 --epochs 1 --bs 32 --lr 5e-5 --blurr-workers 4 --no-plain | grep -v '^BENCH_JSON' | tail -n 12
   $PY benchmarks/bench_seqcls.py --model base --precision fp16 --n 2000 --epochs 1 --bs 32 --lr 5e-5 --no-plain | grep -v '^BENCH_JSON' | tail -n 12
   $PY benchmarks/bench_lm.py --quick | tail -n 12
+  # the real-weights settings of language modeling and seq2seq (MiniLM as a masked LM; MiniLM warm-started into an encoder-decoder)
+  $PY benchmarks/bench_mlm.py --quick | tail -n 14
+  $PY benchmarks/bench_seq2seq.py --model minilm --epochs 2 | grep -v '^BENCH_JSON' | tail -n 8
   # Issue 16 on a GPU: the 2-process check's job in one process on CUDA (one process per GPU where there are several)
   m=/tmp/tiny_bert; $PY -c "import shutil; from blurr.testing import tiny_hf_folder; shutil.copytree(tiny_hf_folder('bert'), '$m', dirs_exist_ok=True)"
   n=$($PY -c "import torch; print(torch.cuda.device_count())")

@@ -30,7 +30,7 @@ import argparse, hashlib, json, math, shutil, sys, tempfile, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import add_seeds_arg, run_seeds, seed_means, run_worker, flags, worker_main, print_stack, print_schedule_check, StepProbe, peak_rss_mb, fastai_adamw, FastaiOneCycle, print_rows, fastai_timer, trainer_timer
+from harness import weights_checksum, print_loss_summary, add_seeds_arg, run_seeds, run_worker, flags, worker_main, print_stack, print_schedule_check, StepProbe, peak_rss_mb, fastai_adamw, FastaiOneCycle, print_rows, fastai_timer, trainer_timer
 
 # The tiny Llama's sizes (`blurr.testing`'s is `tiny`); one key-value head, as there
 SIZES = {'tiny': dict(hidden_size=32, intermediate_size=64, num_hidden_layers=4, num_attention_heads=2),
@@ -66,9 +66,6 @@ def build_model(folder, a, seed):
     torch.manual_seed(seed)
     AutoModelForCausalLM.from_config(cfg).save_pretrained(folder)
     tok.save_pretrained(folder)
-
-def weights_checksum(model) -> float:
-    return float(sum(p.detach().abs().sum() for p in model.parameters()))
 
 def blocks_hash(blocks) -> str:
     "A short hash of a list of token-id lists: equal on both sides iff they hold the same blocks"
@@ -271,24 +268,6 @@ def report(res, sides):
           f"validation targets {b['valid_targets']}/{h['valid_targets']}; threads {b['threads']}/{h['threads']}")
     print_schedule_check(b, h)
 
-def print_summary(runs):
-    "Means over the seeds that ran on both sides, and the goal on them"
-    m = seed_means(runs, {'valid_loss': 'valid_loss'}, tokens_per_s)
-    if len(m['runs']) < 2: return
-    (bl, hl), = m['means'].values()
-    dl = (bl - hl) / hl
-    mean = lambda side, f: sum(f(res[side]) for _, res in m['runs']) / len(m['runs'])
-    print(f'\n## means over seeds {", ".join(str(s) for s, _ in m["runs"])}')
-    print(f"tokens/s: blurr {mean('blurr', tokens_per_s):.0f}, HF {mean('hf', tokens_per_s):.0f}; blurr/HF per seed "
-          f"{', '.join(f'{r:.3f}' for r in m['ratios'])}; mean {m['mean_ratio']:.3f}")
-    per_seed = ', '.join(f"{100 * (res['blurr']['valid_loss'] - res['hf']['valid_loss']) / res['hf']['valid_loss']:+.2f}%" for _, res in m['runs'])
-    print(f"valid loss: blurr {bl:.4f}, HF {hl:.4f} ({100 * dl:+.2f}%; per seed: {per_seed})")
-    for side in ('blurr', 'hf'):
-        print(f"per step {side}: " + ', '.join(f"{k} {mean(side, lambda r: r[k + '_ms']):.2f}" for k in ('fwd', 'bwd', 'opt', 'rest')) +
-              f" ms; median step {mean(side, lambda r: r['step_ms_median']):.1f} ms; page faults a step {mean(side, lambda r: r['faults_per_step']):.0f}")
-    print(f"# goal on the means (blurr at least 1.1x the Trainer's tokens/s, valid loss within 2%): "
-          f"{'met' if m['mean_ratio'] >= 1.1 and abs(dl) <= 0.02 else 'not met'} (speed {m['mean_ratio']:.3f}, loss {100 * dl:+.2f}%)")
-
 def main(argv=None):
     a = parse_args(argv)
     if a.worker: return worker_main(a, run_blurr, run_hf)
@@ -309,7 +288,7 @@ def main(argv=None):
     try: runs = run_seeds(a, sides, run_with_model, lambda res: report(res, sides))
     finally:
         if a.model_dir: shutil.rmtree(a.model_dir, ignore_errors=True)
-    print_summary(runs)
+    print_loss_summary(runs, tokens_per_s, min_ratio=1.1)
     if any(r is None for _, res in runs for r in res.values()): sys.exit(1)
 
 if __name__ == '__main__':

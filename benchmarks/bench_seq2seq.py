@@ -27,7 +27,7 @@ import argparse, shutil, sys, tempfile, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import add_blurr_dl_args, add_seeds_arg, run_seeds, seed_means, print_seeds_summary, blurr_dl_kwargs, run_worker, flags, worker_main, print_stack, print_schedule_check, StepProbe, peak_rss_mb, fastai_adamw, FastaiOneCycle, print_rows, fastai_timer, trainer_timer
+from harness import weights_checksum, add_blurr_dl_args, add_seeds_arg, run_seeds, seed_means, print_seeds_summary, blurr_dl_kwargs, run_worker, flags, worker_main, print_stack, print_schedule_check, StepProbe, peak_rss_mb, fastai_adamw, FastaiOneCycle, print_rows, fastai_timer, trainer_timer
 
 ROUGE = ('rouge1', 'rouge2', 'rougeL', 'rougeLsum')
 
@@ -74,10 +74,6 @@ def build_model(folder, seed, d_model=64):
     torch.manual_seed(seed)
     AutoModelForSeq2SeqLM.from_config(cfg).save_pretrained(folder)
     tok.save_pretrained(folder)
-
-def weights_checksum(model) -> float:
-    "Sum of |w| over every parameter right after loading: equal on both sides iff they start from the same weights"
-    return float(sum(p.detach().abs().sum() for p in model.parameters()))
 
 def count_labels(n:list, labels):
     "Add the positions and the padding (-100) of a batch of `labels` to `n`"

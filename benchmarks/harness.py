@@ -245,6 +245,30 @@ def print_seeds_summary(runs:list, scores:dict, speed, min_ratio:float=1.0):
           f"within 1 point either way: {'yes' if all(abs(d) <= 1 for d in m['diffs'].values()) else 'no'}")
 
 
+def weights_checksum(model) -> float:
+    "Sum of |w| over every parameter right after loading: equal on both sides iff they start from the same weights"
+    return float(sum(p.detach().abs().sum() for p in model.parameters()))
+
+
+def print_loss_summary(runs:list, speed, min_ratio:float=1.0, unit:str='tokens/s'):
+    "With several seeds: the mean `speed` of each side and their ratios, the mean validation loss and its difference, the per-step split, and the goal (at least `min_ratio`, loss within 2%)"
+    m = seed_means(runs, {'valid_loss': 'valid_loss'}, speed)
+    if len(m['runs']) < 2: return
+    (bl, hl), = m['means'].values()
+    dl = (bl - hl) / hl
+    mean = lambda side, f: sum(f(res[side]) for _, res in m['runs']) / len(m['runs'])
+    print(f'\n## means over seeds {", ".join(str(s) for s, _ in m["runs"])}')
+    print(f"{unit}: blurr {mean('blurr', speed):.0f}, HF {mean('hf', speed):.0f}; blurr/HF per seed "
+          f"{', '.join(f'{r:.3f}' for r in m['ratios'])}; mean {m['mean_ratio']:.3f}")
+    per_seed = ', '.join(f"{100 * (res['blurr']['valid_loss'] - res['hf']['valid_loss']) / res['hf']['valid_loss']:+.2f}%" for _, res in m['runs'])
+    print(f"valid loss: blurr {bl:.4f}, HF {hl:.4f} ({100 * dl:+.2f}%; per seed: {per_seed})")
+    for side in ('blurr', 'hf'):
+        print(f"per step {side}: " + ', '.join(f"{k} {mean(side, lambda r: r[k + '_ms']):.2f}" for k in ('fwd', 'bwd', 'opt', 'rest')) +
+              f" ms; median step {mean(side, lambda r: r['step_ms_median']):.1f} ms; page faults a step {mean(side, lambda r: r['faults_per_step']):.0f}")
+    print(f"# goal on the means (blurr at least {min_ratio:g}x the Trainer's {unit}, valid loss within 2%): "
+          f"{'met' if m['mean_ratio'] >= min_ratio and abs(dl) <= 0.02 else 'not met'} (speed {m['mean_ratio']:.3f}, loss {100 * dl:+.2f}%)")
+
+
 def classification_dls(df, hf_arch:str, hf_tokenizer, bs:int, max_length:int|None=None, **kwargs):
     "blurr's DataLoaders for the classification benchmarks: the 'text' column labelled by 'label', validation rows marked in 'is_valid'"
     from fastai.text.all import DataBlock, CategoryBlock, ColReader, ColSplitter

@@ -30,7 +30,7 @@ import argparse, hashlib, json, math, shutil, sys, tempfile, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import weights_checksum, print_loss_summary, add_seeds_arg, run_seeds, run_worker, flags, worker_main, print_stack, print_schedule_check, StepProbe, peak_rss_mb, fastai_adamw, FastaiOneCycle, print_rows, fastai_timer, trainer_timer
+from harness import weights_checksum, print_token_tables, print_loss_summary, add_seeds_arg, run_seeds, run_worker, flags, worker_main, print_stack, print_schedule_check, StepProbe, peak_rss_mb, fastai_adamw, FastaiOneCycle, fastai_timer, trainer_timer
 
 # The tiny Llama's sizes (`blurr.testing`'s is `tiny`); one key-value head, as there
 SIZES = {'tiny': dict(hidden_size=32, intermediate_size=64, num_hidden_layers=4, num_attention_heads=2),
@@ -235,21 +235,8 @@ def tokens_per_s(r) -> float: return r['tokens'] / r['train_s']
 def report(res, sides):
     rows = [res[s] for s in sides if res[s] is not None]
     if not rows: return
-    print('\n# tokens = real (non-pad) input tokens over all training steps; targets = next-token targets among them; tokens/s over '
-          'training time (epochs, no validation); epoch_s = mean per epoch; prep_s = building the data (blurr: DataLoaders, '
-          'HF: Dataset.map); pad% = padding share of the positions; valid_loss = mean CE per validation target (same code, both sides)')
-    print_rows([('side', 's', lambda r: r['side']), ('steps', 'd', lambda r: r['steps']), ('rows', 'd', lambda r: r['rows']),
-                ('tokens', 'd', lambda r: r['tokens']), ('targets', 'd', lambda r: r['targets']),
-                ('pad%', '.1f', lambda r: 100 * r['pad_frac']), ('prep_s', '.2f', lambda r: r['prep_s']),
-                ('epoch_s', '.2f', lambda r: r['train_s'] / len(r['epoch_s'])), ('tokens/s', '.0f', tokens_per_s),
-                ('median_ms', '.1f', lambda r: r['step_ms_median']), ('peak_MB', '.0f', lambda r: r['peak_rss_mb']),
-                ('valid_loss', '.4f', lambda r: r['valid_loss'])], rows)
-    print('\n# per training step (ms): fwd = model forward (HF: with its loss); bwd = forward end -> optimizer step (blurr: loss, '
-          'backward; HF: backward and the gradient norm the Trainer computes every step); opt = optimizer step; rest = the rest '
-          '(getting the batch: tokenizing, cutting and padding for blurr, collating for HF; callbacks); page_faults = minor page faults a step '
-          '(memory the allocator took from the system anew)')
-    print_rows([('side', 's', lambda r: r['side'])] + [(k, '.2f', (lambda k: lambda r: r[k + '_ms'])(k)) for k in ('fwd', 'bwd', 'opt', 'rest')] +
-               [('page_faults', '.0f', lambda r: r['faults_per_step'])], rows)
+    print_token_tables(rows, 'next-token targets', 'mean CE per validation target (same code, both sides)',
+                       'tokenizing, cutting and padding for blurr, collating for HF')
     if 'blurr' in res and res['blurr'] is not None:
         b = res['blurr']
         print(f"# blurr's own figures at the last epoch: valid loss {b['blurr_valid_loss']:.4f} (mean of batch means), "

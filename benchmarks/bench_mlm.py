@@ -33,7 +33,7 @@ import argparse, hashlib, json, math, shutil, sys, tempfile, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import weights_checksum, print_loss_summary, add_seeds_arg, run_seeds, run_worker, flags, worker_main, print_stack, print_schedule_check, StepProbe, peak_rss_mb, fastai_adamw, FastaiOneCycle, print_rows, fastai_timer, trainer_timer
+from harness import weights_checksum, print_token_tables, print_loss_summary, add_seeds_arg, run_seeds, run_worker, flags, worker_main, print_stack, print_schedule_check, StepProbe, peak_rss_mb, fastai_adamw, FastaiOneCycle, fastai_timer, trainer_timer
 
 
 def load(a):
@@ -222,21 +222,8 @@ def report(res, sides, before):
     "The tables and, with both sides, the ratio, the goal and the checks; `before` = (validation loss before training, masks' hash) from the parent"
     rows = [res[s] for s in sides if res[s] is not None]
     if not rows: return
-    print('\n# tokens = real (non-pad) input tokens over all training steps; targets = masked tokens scored among them; tokens/s over '
-          'training time (epochs, no validation); epoch_s = mean per epoch; prep_s = building the data (blurr: DataLoaders, '
-          'HF: Dataset.map); pad% = padding share of the positions; valid_loss = mean CE per masked validation token (same masks, same code, both sides)')
-    print_rows([('side', 's', lambda r: r['side']), ('steps', 'd', lambda r: r['steps']), ('rows', 'd', lambda r: r['rows']),
-                ('tokens', 'd', lambda r: r['tokens']), ('targets', 'd', lambda r: r['targets']),
-                ('pad%', '.1f', lambda r: 100 * r['pad_frac']), ('prep_s', '.2f', lambda r: r['prep_s']),
-                ('epoch_s', '.2f', lambda r: r['train_s'] / len(r['epoch_s'])), ('tokens/s', '.0f', tokens_per_s),
-                ('median_ms', '.1f', lambda r: r['step_ms_median']), ('peak_MB', '.0f', lambda r: r['peak_rss_mb']),
-                ('valid_loss', '.4f', lambda r: r['valid_loss'])], rows)
-    print('\n# per training step (ms): fwd = model forward (HF: with its loss); bwd = forward end -> optimizer step (blurr: loss, '
-          'backward; HF: backward and the gradient norm the Trainer computes every step); opt = optimizer step; rest = the rest '
-          '(getting the batch: tokenizing, masking and padding for blurr, collating and masking for HF; callbacks); page_faults = minor page faults a step '
-          '(memory the allocator took from the system anew)')
-    print_rows([('side', 's', lambda r: r['side'])] + [(k, '.2f', (lambda k: lambda r: r[k + '_ms'])(k)) for k in ('fwd', 'bwd', 'opt', 'rest')] +
-               [('page_faults', '.0f', lambda r: r['faults_per_step'])], rows)
+    print_token_tables(rows, 'masked tokens scored', 'mean CE per masked validation token (same masks, same code, both sides)',
+                       'tokenizing, masking and padding for blurr, collating and masking for HF')
     print(f"# valid loss before training (same masks, in the parent): {before[0]:.4f}; after: " +
           ', '.join(f"{r['side']} {r['valid_loss']:.4f}" for r in rows))
     if res.get('blurr') is not None:

@@ -269,6 +269,24 @@ def print_loss_summary(runs:list, speed, min_ratio:float=1.0, unit:str='tokens/s
           f"{'met' if m['mean_ratio'] >= min_ratio and abs(dl) <= 0.02 else 'not met'} (speed {m['mean_ratio']:.3f}, loss {100 * dl:+.2f}%)")
 
 
+def print_token_tables(rows:list, targets:str, valid_loss:str, batch:str):
+    "The language-model benchmarks' two tables, each side a row: tokens, targets, padding and speed; the per-step split. The legends name what `targets`, `valid_loss` and getting a `batch` mean for the task"
+    print(f'\n# tokens = real (non-pad) input tokens over all training steps; targets = {targets} among them; tokens/s over '
+          'training time (epochs, no validation); epoch_s = mean per epoch; prep_s = building the data (blurr: DataLoaders, '
+          f'HF: Dataset.map); pad% = padding share of the positions; valid_loss = {valid_loss}')
+    print_rows([('side', 's', lambda r: r['side']), ('steps', 'd', lambda r: r['steps']), ('rows', 'd', lambda r: r['rows']),
+                ('tokens', 'd', lambda r: r['tokens']), ('targets', 'd', lambda r: r['targets']),
+                ('pad%', '.1f', lambda r: 100 * r['pad_frac']), ('prep_s', '.2f', lambda r: r['prep_s']),
+                ('epoch_s', '.2f', lambda r: r['train_s'] / len(r['epoch_s'])), ('tokens/s', '.0f', lambda r: r['tokens'] / r['train_s']),
+                ('median_ms', '.1f', lambda r: r['step_ms_median']), ('peak_MB', '.0f', lambda r: r['peak_rss_mb']),
+                ('valid_loss', '.4f', lambda r: r['valid_loss'])], rows)
+    print('\n# per training step (ms): fwd = model forward (HF: with its loss); bwd = forward end -> optimizer step (blurr: loss, '
+          'backward; HF: backward and the gradient norm the Trainer computes every step); opt = optimizer step; rest = the rest '
+          f'(getting the batch: {batch}; callbacks); page_faults = minor page faults a step (memory the allocator took from the system anew)')
+    print_rows([('side', 's', lambda r: r['side'])] + [(k, '.2f', (lambda k: lambda r: r[k + '_ms'])(k)) for k in ('fwd', 'bwd', 'opt', 'rest')] +
+               [('page_faults', '.0f', lambda r: r['faults_per_step'])], rows)
+
+
 def classification_dls(df, hf_arch:str, hf_tokenizer, bs:int, max_length:int|None=None, **kwargs):
     "blurr's DataLoaders for the classification benchmarks: the 'text' column labelled by 'label', validation rows marked in 'is_valid'"
     from fastai.text.all import DataBlock, CategoryBlock, ColReader, ColSplitter

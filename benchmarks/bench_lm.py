@@ -127,6 +127,7 @@ def run_blurr(a) -> dict:
     blocks = {v: [b for ids in tfm.document_ids(df.text[df.is_valid == v]) for b in document_blocks(ids, a.max_length)] for v in (False, True)}
     learn = BlurrLearner(dls, HF_BaseModelWrapper(model), opt_func=TorchAdamW, wd=0.01, loss_func=PlainCrossEntropyLossFlat(),
                          metrics=lm_metrics(), cbs=HF_BaseModelCallback, splitter=hf_splitter)
+    learn.hf_logits_at_targets.enabled = not a.all_logits
     probe, tgt = StepProbe(model), [0, 0, 0]
     class CountTargets(Callback):
         def before_batch(self):
@@ -216,6 +217,7 @@ def parse_args(argv=None):
     p.add_argument('--order', choices=['length', 'random'], default='length',
                    help="length-sorted batches (blurr's default order, the Trainer's group_by_length) or shuffled on both sides")
     p.add_argument('--quick', action='store_true', help='a smoke run: 480 snippets, 1 epoch (the figures mean little)')
+    p.add_argument('--all-logits', action='store_true', help="blurr computes the logits of every position in training, as the Trainer does (default: only at the targets, `HF_LogitsAtTargets`)")
     p.add_argument('--seed', type=int, default=42)
     add_seeds_arg(p)
     p.add_argument('--only', choices=['blurr', 'hf'])
@@ -228,7 +230,8 @@ def parse_args(argv=None):
 
 def run_side(side, a):
     return run_worker(__file__, side, flags(a, 'model_dir', 'data', 'n', 'valid_pct', 'epochs', 'bs', 'lr', 'max_length', 'size',
-                                            'vocab', 'order', 'seed', 'threads') + (['--packing'] if a.packing else []))
+                                            'vocab', 'order', 'seed', 'threads') + (['--packing'] if a.packing else [])
+                      + (['--all-logits'] if a.all_logits else []))
 
 def tokens_per_s(r) -> float: return r['tokens'] / r['train_s']
 
@@ -264,7 +267,8 @@ def main(argv=None):
     print(f"# job: tiny random Llama ({a.size}: hidden {s['hidden_size']}, ffn {s['intermediate_size']}, {s['num_hidden_layers']} layers, "
           f"vocab {a.vocab}), {'Rotten Tomatoes: %d snippets, %g validation' % (a.n, a.valid_pct) if a.data == 'rt' else 'ACLSum abstracts'}, "
           f"epochs={a.epochs}, bs={a.bs}, lr_max={a.lr:g}, max_length={a.max_length}, {a.order} order, "
-          f"{'blurr packs, ' if a.packing else ''}fastai one-cycle, fused AdamW (beta2 0.99, eps 1e-5, wd 0.01), no grad clipping", flush=True)
+          f"{'blurr packs, ' if a.packing else ''}fastai one-cycle, fused AdamW (beta2 0.99, eps 1e-5, wd 0.01), no grad clipping; "
+          f"blurr's logits in training: {'every position' if a.all_logits else 'the target positions only (HF_LogitsAtTargets)'}", flush=True)
     built = {}
     def run_with_model(side, a):
         if a.seed not in built:

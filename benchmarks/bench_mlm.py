@@ -141,6 +141,7 @@ def run_blurr(a) -> dict:
     prep_s = time.perf_counter() - t0   # checking the snippets, tokenizing them once to count tokens to sort by
     learn = BlurrLearner(dls, HF_BaseModelWrapper(model), opt_func=TorchAdamW, wd=0.01, loss_func=PlainCrossEntropyLossFlat(),
                          metrics=lm_metrics(), cbs=HF_BaseModelCallback, splitter=hf_splitter)
+    learn.hf_logits_at_targets.enabled = not a.all_logits
     probe, tgt = StepProbe(model), [0, 0, 0]
     class CountTargets(Callback):
         def before_batch(self):
@@ -203,6 +204,7 @@ def parse_args(argv=None):
     p.add_argument('--order', choices=['length', 'random'], default='length',
                    help="length-sorted batches (blurr's default order, the Trainer's group_by_length) or shuffled on both sides")
     p.add_argument('--quick', action='store_true', help='a smoke run: 480 snippets, 1 epoch (the figures mean little)')
+    p.add_argument('--all-logits', action='store_true', help="blurr computes the logits of every position in training, as the Trainer does (default: only at the targets, `HF_LogitsAtTargets`)")
     p.add_argument('--seed', type=int, default=42)
     add_seeds_arg(p)
     p.add_argument('--only', choices=['blurr', 'hf'])
@@ -214,7 +216,8 @@ def parse_args(argv=None):
     return a
 
 def run_side(side, a):
-    return run_worker(__file__, side, flags(a, 'model_dir', 'n', 'valid_pct', 'epochs', 'bs', 'lr', 'max_length', 'order', 'seed', 'threads'))
+    return run_worker(__file__, side, flags(a, 'model_dir', 'n', 'valid_pct', 'epochs', 'bs', 'lr', 'max_length', 'order', 'seed', 'threads')
+                      + (['--all-logits'] if a.all_logits else []))
 
 def tokens_per_s(r) -> float: return r['tokens'] / r['train_s']
 
@@ -250,7 +253,8 @@ def main(argv=None):
     sides = [a.only] if a.only else ['blurr', 'hf']
     print(f"# job: all-MiniLM-L6-v2 as a masked LM (15% of the tokens, 80/10/10), Rotten Tomatoes: {a.n} snippets, {a.valid_pct:g} validation, "
           f"epochs={a.epochs}, bs={a.bs}, lr_max={a.lr:g}, max_length={a.max_length}, {a.order} order, "
-          f"fastai one-cycle, fused AdamW (beta2 0.99, eps 1e-5, wd 0.01), no grad clipping", flush=True)
+          f"fastai one-cycle, fused AdamW (beta2 0.99, eps 1e-5, wd 0.01), no grad clipping; blurr's logits in training: "
+          f"{'every position' if a.all_logits else 'the masked positions only (HF_LogitsAtTargets)'}", flush=True)
     built, before = {}, {}   # seed -> the folder of its initial weights; (validation loss before training, masks' hash)
     def run_with_model(side, a):
         if a.seed not in built:

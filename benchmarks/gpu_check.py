@@ -75,14 +75,15 @@ class SyncWarnings(Callback):
     def after_train(self):
         if self.on is not None: torch.cuda.set_sync_debug_mode(0); self.on.__exit__(None, None, None); self.on = None
 
-def syncs_per_step():
-    "Where a BlurrLearner's training step waits for the GPU (BlurrRecorder and BlurrProgressCallback read nothing; the model may)"
-    learn = classification_learner(cls_df, tiny_hf_folder('bert'), bs=8)
+def syncs_per_step(learn):
+    "Where a BlurrLearner's training step waits for the GPU (BlurrRecorder and BlurrProgressCallback read nothing; the model may, and HF_LogitsAtTargets reads the number of targets)"
     learn.dls.to(device); learn.model.to(device)
     cb = SyncWarnings()
     learn.fit(1, 1e-3, cbs=cb)
     where = pd.Series([f"{Path(w.filename).name}:{w.lineno}" for w in cb.caught]).value_counts()
     return f"{len(cb.caught) / max(cb.steps, 1):.1f} a step over {cb.steps} steps; " + ', '.join(f"{k} x{v}" for k, v in where.head(4).items())
-if device.type == 'cuda': check("classification: CUDA syncs in training steps", syncs_per_step)
+if device.type == 'cuda':
+    check("classification: CUDA syncs in training steps", lambda: syncs_per_step(classification_learner(cls_df, tiny_hf_folder('bert'), bs=8)))
+    check("masked_lm: CUDA syncs in training steps", lambda: syncs_per_step(masked_lm_learner(cls_df, tiny_hf_folder('bert'), max_length=24, bs=8)))
 print(f"{sum(results)} passed, {len(results) - sum(results)} failed")
 sys.exit(0 if all(results) else 1)

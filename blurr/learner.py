@@ -168,7 +168,8 @@ def blurr_learner(
     if lora: model = HF_BaseModelWrapper(lora_model(model.hf_model, **(lora if isinstance(lora, dict) else {})), **model.hf_model_kwargs)
     cbs = L(kwargs.pop('cbs', None))
     if not any(isinstance(c, HF_BaseModelCallback) or c is HF_BaseModelCallback for c in cbs):
-        cbs = L(blurr_callbacks(use_model_loss=ifnone(use_model_loss, spec.use_model_loss))) + cbs
+        given = {c if isinstance(c, type) else type(c) for c in cbs}   # a callback passed in replaces blurr's default one
+        cbs = L(c for c in blurr_callbacks(use_model_loss=ifnone(use_model_loss, spec.use_model_loss)) if type(c) not in given) + cbs
     kwargs = {'opt_func': TorchAdamW, 'splitter': hf_splitter, **kwargs}
     if kwargs.get('metrics') is None: kwargs['metrics'] = spec.metrics(dls)
     if kwargs.get('loss_func') is None and spec.loss_func is not None and target_loss(dls) is None: kwargs['loss_func'] = spec.loss_func()

@@ -347,7 +347,7 @@ def whole_batches_match(dl, n:int=3, seed:int=0) -> bool:
     return True
 
 # %% ../nbs/01_testing.ipynb #3c223abc
-_HOST_READS = frozenset({'item', 'tolist', 'cpu', 'numpy', '__bool__', '__float__', '__int__', '__index__', '__format__'})
+_HOST_READS = frozenset({'item', 'tolist', 'cpu', 'numpy', '__bool__', '__float__', '__int__', '__index__', '__format__', 'nonzero'})
 
 class _HostReads(torch.overrides.TorchFunctionMode):
     "Counts the tensor methods that read a value on the host, through torch's function override hook"

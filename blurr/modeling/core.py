@@ -18,11 +18,11 @@ from ..data.core import *
 
 # %% auto #0
 __all__ = ['HF_BaseModelWrapper', 'embedding_rows', 'check_tokenizer_fits', 'mixed_precision_autocast', 'hf_model_of',
-           'HF_TokenizerCheck', 'HF_AutocastDevice', 'HF_ModelLoss', 'HF_DecoderInputs', 'blurr_callbacks',
-           'HF_BaseModelCallback', 'hf_splitter', 'SharedState', 'SharedStateMetric', 'TorchAdamW', 'show_results',
-           'merged_hf_model', 'blurr_reorder', 'same_device', 'event_handlers', 'DeviceSmoothLoss', 'BlurrRecorder',
-           'bar_redraws', 'BlurrProgressCallback', 'without_host_reads', 'py_combine_scheds', 'py_combined_cos',
-           'BlurrParamScheduler', 'BlurrLearner', 'plot_top_losses', 'BlurrInterpretation',
+           'HF_TokenizerCheck', 'HF_AutocastDevice', 'HF_ModelLoss', 'HF_DecoderInputs', 'HF_LogitsAtTargets',
+           'blurr_callbacks', 'HF_BaseModelCallback', 'hf_splitter', 'SharedState', 'SharedStateMetric', 'TorchAdamW',
+           'show_results', 'merged_hf_model', 'blurr_reorder', 'same_device', 'event_handlers', 'DeviceSmoothLoss',
+           'BlurrRecorder', 'bar_redraws', 'BlurrProgressCallback', 'without_host_reads', 'py_combine_scheds',
+           'py_combined_cos', 'BlurrParamScheduler', 'BlurrLearner', 'plot_top_losses', 'BlurrInterpretation',
            'BlurrClassificationInterpretation']
 
 # %% ../../nbs/20_modeling.core.ipynb #7b256e36
@@ -133,11 +133,48 @@ class HF_DecoderInputs(Callback):
         if prepare is not None:
             self.learn.xb = ({**{k: v for k, v in x.items() if k != 'labels'}, 'decoder_input_ids': prepare(labels=x['labels'])},)
 
+class HF_LogitsAtTargets(Callback):
+    "In training, the model's vocabulary projection (its output embeddings) runs only where a target is, and the targets shrink to match: the same loss, less work; `enabled=False` for every position"
+    order = 1   # after `HF_BaseModelCallback` (0) has put the logits in `pred`, after `HF_ModelLoss` and `HF_DecoderInputs` have set the inputs
+    def __init__(self,
+        enabled:bool=True, # Off: the logits of every position, as the model computes them
+        ignore_index:int=-100, # The target of the positions the loss skips
+    ): store_attr(); self._hook, self._idx, self._shape, self._selected = None, None, None, False
+
+    def _unhook(self):
+        if self._hook is not None: self._hook.remove(); self._hook = None
+
+    def before_batch(self):
+        self._unhook(); self._idx, self._selected = None, False
+        x, y = (self.xb[0] if len(self.xb) else None), (self.yb[0] if len(self.yb) else None)
+        if not (self.enabled and self.training and isinstance(x, dict)) or 'labels' in x: return   # the model's own loss reads every logit
+        if not isinstance(y, Tensor) or y.ndim < 2 or y.is_floating_point(): return               # not a target per position
+        head = getattr(hf_model_of(self.model), 'get_output_embeddings', noop)()
+        if not isinstance(head, nn.Module): return
+        idx = (y != self.ignore_index).flatten().nonzero().squeeze(1)   # the targets' flat positions (on CUDA, their count is read)
+        if len(idx) == y.numel(): return                               # a target everywhere: nothing to save
+        self._idx, self._shape = idx, y.shape
+        self._hook = head.register_forward_pre_hook(self._at_targets)
+
+    def _at_targets(self, head, args):
+        "The head's input at the target positions only, a row each; once a batch, so a model calling its head again gets it whole"
+        self._unhook()
+        if not (self.training and args) or args[0].shape[:-1] != self._shape: return   # not one hidden state per target position
+        self._selected = True
+        return (args[0].flatten(0, -2).index_select(0, self._idx), *args[1:])
+
+    def after_pred(self):
+        self._unhook()
+        if self._selected: self.learn.yb = (self.yb[0].flatten().index_select(0, self._idx),)
+        self._idx = None
+
+    def after_fit(self): self._unhook(); self._idx = None
+
 def blurr_callbacks(use_model_loss:bool=False) -> list[Callback]:
     "The callbacks of a blurr Learner, one per concern; `HF_BaseModelCallback` adds those a Learner lacks"
     from blurr.modeling.distributed import HF_DistributedGather   # several processes (`distrib_ctx`); imports fastai.distributed and accelerate
     return [HF_TokenizerCheck(), HF_AutocastDevice(), HF_DecoderInputs(), *([HF_ModelLoss()] if use_model_loss else []),
-            HF_DistributedGather(), HF_BaseModelCallback()]
+            HF_LogitsAtTargets(), HF_DistributedGather(), HF_BaseModelCallback()]
 
 class HF_BaseModelCallback(Callback):
     "Hands fastai the logits of a Hugging Face model's output and keeps the whole output as `learn.blurr_output`; brings in `blurr_callbacks`"

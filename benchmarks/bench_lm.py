@@ -23,6 +23,12 @@ last partial batch of blocks: both train on every target token of every training
 both sides compute the validation loss the same way (`valid_loss`: summed cross-entropy over every real target token
 of the validation blocks, divided by their number). Each side runs in its own fresh subprocess and prints one JSON line.
 
+`--data instruct` is the instruction (SFT) case: each snippet as a prompt (`Review: ...\nFresh or rotten?`), its
+verdict and the end-of-sequence token as the response, the only targets. blurr: `HF_InstructionBlock` (its
+`HF_InstructionBeforeBatchTransform`); the Trainer: the prompt tokenized with the tokenizer's special tokens, the
+response after it, labels -100 on the prompt, `DataCollatorForSeq2Seq(label_pad_token_id=-100)` (TRL's SFTTrainer
+with a completion-only loss builds the same rows). Both sides' rows and trained positions are compared by hash.
+
     .venv/bin/python benchmarks/bench_lm.py --threads 1 --seeds 1 2 3    # the README figures; --quick for a smoke run
 """
 from __future__ import annotations
@@ -39,11 +45,15 @@ SIZES = {'tiny': dict(hidden_size=32, intermediate_size=64, num_hidden_layers=4,
 
 
 def load(a):
-    "The documents: `text` and `is_valid`; the training documents cut to a multiple of `a.bs`"
+    "The documents: `text` and `is_valid` (`instruct`: also `prompt` and `response`); the training documents cut to a multiple of `a.bs`"
     import pandas as pd
-    if a.data == 'rt':
+    if a.data in ('rt', 'instruct'):
         from blurr.embedded import rotten_tomatoes_df
-        df = rotten_tomatoes_df(a.n, valid_pct=a.valid_pct, seed=42)[['text', 'is_valid']]
+        df = rotten_tomatoes_df(a.n, valid_pct=a.valid_pct, seed=42)
+        if a.data == 'instruct':   # the review as the prompt, its verdict as the response; `text` (both) trains the tokenizer
+            df = df.assign(prompt='Review: ' + df.text + '\nFresh or rotten?', response=df.label)
+            df = df.assign(text=df.prompt + ' ' + df.response)[['text', 'prompt', 'response', 'is_valid']]
+        else: df = df[['text', 'is_valid']]
     else:
         from blurr.embedded import aclsum_df
         df = aclsum_df('abstract')[['text', 'is_valid']]
@@ -72,19 +82,21 @@ def blocks_hash(blocks) -> str:
     return hashlib.sha1(json.dumps(blocks).encode()).hexdigest()[:12]
 
 def valid_loss(model, blocks:list, pad_id:int, bs:int=64) -> tuple[float, int]:
-    "Mean cross-entropy per real target token over `blocks` (every token of a block but its first is a target), and the number of targets"
+    "Mean cross-entropy per real target token over `blocks` (every token of a block but its first is a target; of an `(ids, trained)` pair, each trained one), and the number of targets"
     import torch, torch.nn.functional as F
     model.eval()
     nll, n = 0.0, 0
-    order = sorted(range(len(blocks)), key=lambda i: len(blocks[i]))
+    blocks = [b if isinstance(b, tuple) else (b, [True] * len(b)) for b in blocks]
+    order = sorted(range(len(blocks)), key=lambda i: len(blocks[i][0]))
     with torch.no_grad():
         for s in range(0, len(order), bs):
             rows = [blocks[i] for i in order[s:s + bs]]
-            w = max(map(len, rows))
-            ids = torch.tensor([r + [pad_id] * (w - len(r)) for r in rows])
-            mask = torch.tensor([[1] * len(r) + [0] * (w - len(r)) for r in rows])
+            w = max(len(r) for r, _ in rows)
+            ids = torch.tensor([r + [pad_id] * (w - len(r)) for r, _ in rows])
+            mask = torch.tensor([[1] * len(r) + [0] * (w - len(r)) for r, _ in rows])
+            trained = torch.tensor([t + [False] * (w - len(t)) for _, t in rows])
             logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits[:, :-1].float()
-            keep = mask[:, 1:].bool()
+            keep = trained[:, 1:]
             nll += F.cross_entropy(logits[keep], ids[:, 1:][keep], reduction='sum').item(); n += int(keep.sum())
     return nll / n, n
 
@@ -110,21 +122,24 @@ def run_blurr(a) -> dict:
     from fastai.text.all import DataBlock, ColReader, ColSplitter, Callback, set_seed
     from blurr.modeling.all import (BlurrLearner, PlainCrossEntropyLossFlat, BLURR_MODEL_HELPER, HF_TASKS_AUTO, HF_TextBlock, HF_BaseModelWrapper, HF_BaseModelCallback,
                                     hf_splitter, TorchAdamW)
-    from blurr.data.language_modeling import HF_CausalLMBeforeBatchTransform, document_blocks
+    from blurr.data.language_modeling import HF_CausalLMBeforeBatchTransform, HF_InstructionBeforeBatchTransform, HF_InstructionBlock, document_blocks
     from blurr.modeling.language_modeling import lm_metrics
     df = load(a)
     set_seed(a.seed)
     hf_arch, _, tok, model = BLURR_MODEL_HELPER.get_hf_objects(a.model_dir, task=HF_TASKS_AUTO.CausalLM)
     w0 = weights_checksum(model)
-    tfm = HF_CausalLMBeforeBatchTransform(hf_arch, tok, max_length=a.max_length, packing=a.packing)
+    instruct = a.data == 'instruct'
+    if instruct: tfm = HF_InstructionBeforeBatchTransform(hf_arch, tok, max_length=a.max_length)
+    else: tfm = HF_CausalLMBeforeBatchTransform(hf_arch, tok, max_length=a.max_length, packing=a.packing)
+    block, get_x = (HF_InstructionBlock, ColReader(['prompt', 'response'])) if instruct else (HF_TextBlock, ColReader('text'))
     dl_kwargs = {'batch_order': 'random'} if a.order == 'random' else {}
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')   # "documents cut into blocks": wanted here
-        dls = DataBlock(blocks=(HF_TextBlock(before_batch_tfm=tfm),), get_x=ColReader('text'),
-                        splitter=ColSplitter()).dataloaders(df, bs=a.bs, **dl_kwargs)
+        dls = DataBlock(blocks=(block(before_batch_tfm=tfm),), get_x=get_x, splitter=ColSplitter()).dataloaders(df, bs=a.bs, **dl_kwargs)
     prep_s = time.perf_counter() - t0   # checking the documents, tokenizing them once to count tokens to sort by
-    blocks = {v: [b for ids in tfm.document_ids(df.text[df.is_valid == v]) for b in document_blocks(ids, a.max_length)] for v in (False, True)}
+    if instruct: blocks = {v: [tfm.token_parts(pr) for pr in zip(df.prompt[df.is_valid == v], df.response[df.is_valid == v])] for v in (False, True)}
+    else: blocks = {v: [b for ids in tfm.document_ids(df.text[df.is_valid == v]) for b in document_blocks(ids, a.max_length)] for v in (False, True)}
     learn = BlurrLearner(dls, HF_BaseModelWrapper(model), opt_func=TorchAdamW, wd=0.01, loss_func=PlainCrossEntropyLossFlat(),
                          metrics=lm_metrics(), cbs=HF_BaseModelCallback, splitter=hf_splitter)
     learn.hf_logits_at_targets.enabled = not a.all_logits
@@ -152,7 +167,8 @@ def cut_blocks(ids:list, max_length:int) -> list:
 def run_hf(a) -> dict:
     "The `run_clm.py`-style recipe with the `Trainer`, documents cut into blocks instead of concatenated, fastai's optimizer settings and schedule"
     import datasets
-    from transformers import AutoTokenizer, AutoModelForCausalLM, DataCollatorForLanguageModeling, Trainer, TrainingArguments, set_seed
+    from transformers import (AutoTokenizer, AutoModelForCausalLM, DataCollatorForLanguageModeling, DataCollatorForSeq2Seq, Trainer,
+                              TrainingArguments, set_seed)
     from blurr.data.language_modeling import document_blocks
     datasets.disable_progress_bars()
     df = load(a)
@@ -160,21 +176,31 @@ def run_hf(a) -> dict:
     tok, model = AutoTokenizer.from_pretrained(a.model_dir), AutoModelForCausalLM.from_pretrained(a.model_dir)
     tok.padding_side = 'right'   # the tiny tokenizer loads as 'left'; training rows are padded on the right (as blurr's)
     w0 = weights_checksum(model)
-    def to_ds(texts):
+    instruct = a.data == 'instruct'
+    def to_ds(rows):
         def prep(b):
             ids = tok(b['text'])['input_ids']
             ids = [o + [tok.eos_token_id] if o[-1:] != [tok.eos_token_id] else o for o in ids]
             assert not any(tok.pad_token_id in o for o in ids), 'the pad token occurs in the text: the collator would mask it'
             return {'input_ids': [blk for o in ids for blk in cut_blocks(o, a.max_length)]}
-        ds = datasets.Dataset.from_dict({'text': list(texts)})
-        return ds.map(prep, batched=True, remove_columns=ds.column_names)
+        def prep_pairs(b):   # SFT: the prompt with the tokenizer's special tokens, the response and eos; labels on the response only
+            p = tok(b['prompt'])['input_ids']
+            r = [o + [tok.eos_token_id] for o in tok(b['response'], add_special_tokens=False)['input_ids']]
+            assert all(len(x) + len(y) <= a.max_length for x, y in zip(p, r)), 'a row longer than max_length'
+            return {'input_ids': [x + y for x, y in zip(p, r)], 'labels': [[-100] * len(x) + y for x, y in zip(p, r)]}
+        ds = datasets.Dataset.from_pandas(rows.reset_index(drop=True), preserve_index=False)
+        return ds.map(prep_pairs if instruct else prep, batched=True, remove_columns=ds.column_names)
+    cols = ['prompt', 'response'] if instruct else ['text']
     t0 = time.perf_counter()
-    train_ds = to_ds(df.text[~df.is_valid])
-    prep_s = time.perf_counter() - t0   # tokenizing and cutting the training documents once
-    valid_blocks = to_ds(df.text[df.is_valid]).to_dict()['input_ids']
-    train_blocks = train_ds.to_dict()['input_ids']
-    ids = tok(df.text.tolist())['input_ids']   # our blocks against blurr's `document_blocks`, document by document
-    assert all(cut_blocks(o + [tok.eos_token_id], a.max_length) == document_blocks(o + [tok.eos_token_id], a.max_length) for o in ids)
+    train_ds = to_ds(df[~df.is_valid][cols])
+    prep_s = time.perf_counter() - t0   # tokenizing (and cutting) the training documents once
+    def rows_of(ds):   # token ids, with whether each is trained (a response token) for instruction rows
+        d = ds.to_dict()
+        return [(i, [l != -100 for l in ls]) for i, ls in zip(d['input_ids'], d['labels'])] if instruct else d['input_ids']
+    valid_blocks, train_blocks = rows_of(to_ds(df[df.is_valid][cols])), rows_of(train_ds)
+    if not instruct:
+        ids = tok(df.text.tolist())['input_ids']   # our blocks against blurr's `document_blocks`, document by document
+        assert all(cut_blocks(o + [tok.eos_token_id], a.max_length) == document_blocks(o + [tok.eos_token_id], a.max_length) for o in ids)
     steps = a.epochs * math.ceil(len(train_ds) / a.bs)
     opt = fastai_adamw(model, a.lr)
     sched = FastaiOneCycle(opt, a.lr, steps)
@@ -188,8 +214,9 @@ def run_hf(a) -> dict:
         if m.training: l = kw['labels']; tgt[0] += int((l[:, 1:] != -100).sum()); tgt[1] += l.shape[0]; tgt[2] += l.numel()
     model.register_forward_pre_hook(_count, with_kwargs=True)
     cb = trainer_timer(probe, opt)
+    collator = DataCollatorForSeq2Seq(tok, label_pad_token_id=-100) if instruct else DataCollatorForLanguageModeling(tok, mlm=False)
     trainer = Trainer(model=model, args=args, train_dataset=train_ds, processing_class=tok, optimizers=(opt, sched),
-                      data_collator=DataCollatorForLanguageModeling(tok, mlm=False), callbacks=[cb])
+                      data_collator=collator, callbacks=[cb])
     set_seed(a.seed)
     trainer.train()
     shutil.rmtree(args.output_dir, ignore_errors=True)
@@ -203,7 +230,8 @@ def run_hf(a) -> dict:
 # ---------------------------------------------------------------------------------------------------------------------
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--data', choices=['rt', 'aclsum'], default='rt', help='Rotten Tomatoes snippets or ACLSum abstracts (150, its own split)')
+    p.add_argument('--data', choices=['rt', 'aclsum', 'instruct'], default='rt',
+                   help="Rotten Tomatoes snippets, ACLSum abstracts (150, its own split), or instruction rows: a snippet as the prompt, its verdict ('fresh'/'rotten') as the response")
     p.add_argument('--n', type=int, default=4000, help='Rotten Tomatoes snippets (a random sample)')
     p.add_argument('--valid-pct', type=float, default=0.2, help='validation share of the Rotten Tomatoes snippets')
     p.add_argument('--epochs', type=int, default=2)
@@ -265,7 +293,7 @@ def main(argv=None):
     sides = [a.only] if a.only else ['blurr', 'hf']
     s = SIZES[a.size]
     print(f"# job: tiny random Llama ({a.size}: hidden {s['hidden_size']}, ffn {s['intermediate_size']}, {s['num_hidden_layers']} layers, "
-          f"vocab {a.vocab}), {'Rotten Tomatoes: %d snippets, %g validation' % (a.n, a.valid_pct) if a.data == 'rt' else 'ACLSum abstracts'}, "
+          f"vocab {a.vocab}), {'ACLSum abstracts' if a.data == 'aclsum' else 'Rotten Tomatoes: %d snippets, %g validation%s' % (a.n, a.valid_pct, ' (as prompts, verdicts as responses)' * (a.data == 'instruct'))}, "
           f"epochs={a.epochs}, bs={a.bs}, lr_max={a.lr:g}, max_length={a.max_length}, {a.order} order, "
           f"{'blurr packs, ' if a.packing else ''}fastai one-cycle, fused AdamW (beta2 0.99, eps 1e-5, wd 0.01), no grad clipping; "
           f"blurr's logits in training: {'every position' if a.all_logits else 'the target positions only (HF_LogitsAtTargets)'}", flush=True)

@@ -216,6 +216,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                                                             'blurr/data/language_modeling.py'),
                                               'blurr.data.language_modeling.HF_InstructionBeforeBatchTransform.assistant_spans': ( 'data.language_modeling.html#hf_instructionbeforebatchtransform.assistant_spans',
                                                                                                                                    'blurr/data/language_modeling.py'),
+                                              'blurr.data.language_modeling.HF_InstructionBeforeBatchTransform.cached_rows': ( 'data.language_modeling.html#hf_instructionbeforebatchtransform.cached_rows',
+                                                                                                                               'blurr/data/language_modeling.py'),
                                               'blurr.data.language_modeling.HF_InstructionBeforeBatchTransform.decode_batch': ( 'data.language_modeling.html#hf_instructionbeforebatchtransform.decode_batch',
                                                                                                                                 'blurr/data/language_modeling.py'),
                                               'blurr.data.language_modeling.HF_InstructionBeforeBatchTransform.fitted': ( 'data.language_modeling.html#hf_instructionbeforebatchtransform.fitted',

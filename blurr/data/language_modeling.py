@@ -257,6 +257,7 @@ class HF_InstructionBlock(HF_TextBlock):
 # %% ../../nbs/14_data.language_modeling.ipynb #c35b4ac6
 class HF_InstructionBeforeBatchTransform(HF_CausalLMBeforeBatchTransform):
     "Prompt/response pairs or chat conversations tokenized at batch time; the response (assistant) tokens are the targets"
+    caches_tokens = True   # a row's ids, and which of them are the response's, are the same every epoch: the length pass keeps both
     def __init__(self,
         hf_arch:str, # `config.model_type` of the model
         hf_tokenizer:PreTrainedTokenizerBase, # Its tokenizer (a chat template for conversations)
@@ -307,9 +308,24 @@ class HF_InstructionBeforeBatchTransform(HF_CausalLMBeforeBatchTransform):
             res.append(dict(ids=ids, labels=next_token_labels(ids, learn, self.ignore_index)))
         return res
 
+    def cached_rows(self, samples:list) -> tuple[dict, Tensor]|None:
+        "`collate_rows(rows(samples))` padded straight from the token cache: a target where the next token is a response token (any token, `train_on_prompt`)"
+        cache = self.sample_cache(samples)
+        if cache is None: return None
+        idxs = [s.cache_idx for s in samples]
+        lens = torch.from_numpy(cache.lengths(idxs))
+        padded = cache.padded(idxs, {'input_ids': self.hf_tokenizer.pad_token_id, 'trained': 0}, multiple=self.pad_to_multiple_of)
+        ids = padded['input_ids']
+        real = torch.arange(ids.shape[1])[None] < lens[:, None]
+        trained = real if self.train_on_prompt else padded['trained'].bool()
+        # the target at position t is the token at t+1 where that one is learned (`next_token_labels`)
+        y = F.pad(ids[:, 1:].masked_fill(~trained[:, 1:], self.ignore_index), (0, 1), value=self.ignore_index)
+        return {'input_ids': ids, 'attention_mask': real.long()}, y
+
     def measure(self, samples:list, where:str='the inputs', row_name:Callable=lambda i: f"item {i}") -> list[int]:
-        "Sort keys (row lengths); prompts whose start is cut and responses cut at their end are counted and reported once per split"
+        "Sort keys (row lengths); prompts whose start is cut and responses cut at their end are counted and reported once per split; the rows go to the cache being filled"
         fitted = self.fitted(samples)
+        if getattr(self, '_filling', None) is not None: self._filling.add({'input_ids': [f[0] for f in fitted], 'trained': [f[1] for f in fitted]})
         for j, what in ((2, 'prompts lose their start'), (3, 'responses lose their end')):
             cut = [i for i, f in enumerate(fitted) if f[j]]
             if cut:

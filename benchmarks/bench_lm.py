@@ -36,7 +36,7 @@ import argparse, hashlib, json, math, shutil, sys, tempfile, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import weights_checksum, print_token_tables, print_loss_summary, add_seeds_arg, run_seeds, run_worker, flags, worker_main, print_stack, print_schedule_check, StepProbe, peak_rss_mb, fastai_adamw, FastaiOneCycle, fastai_timer, trainer_timer
+from harness import weights_checksum, print_token_tables, print_loss_summary, add_lm_args, run_seeds, run_worker, flags, worker_main, print_stack, print_schedule_check, StepProbe, peak_rss_mb, fastai_adamw, FastaiOneCycle, fastai_timer, trainer_timer
 
 # The tiny Llama's sizes (`blurr.testing`'s is `tiny`); one key-value head, as there
 SIZES = {'tiny': dict(hidden_size=32, intermediate_size=64, num_hidden_layers=4, num_attention_heads=2),
@@ -242,24 +242,15 @@ def parse_args(argv=None):
                    ', '.join(f"{k} {v['hidden_size']}" for k, v in SIZES.items()))
     p.add_argument('--vocab', type=int, default=1000, help='vocabulary of the tokenizer trained on the training documents')
     p.add_argument('--packing', action='store_true', help="blurr packs short documents into full rows (the Trainer's side does not)")
-    p.add_argument('--order', choices=['length', 'random'], default='length',
-                   help="length-sorted batches (blurr's default order, the Trainer's group_by_length) or shuffled on both sides")
-    p.add_argument('--quick', action='store_true', help='a smoke run: 480 snippets, 1 epoch (the figures mean little)')
-    p.add_argument('--all-logits', action='store_true', help="blurr computes the logits of every position in training, as the Trainer does (default: only at the targets, `HF_LogitsAtTargets`)")
-    p.add_argument('--seed', type=int, default=42)
-    add_seeds_arg(p)
-    p.add_argument('--only', choices=['blurr', 'hf'])
-    p.add_argument('--threads', type=int, default=None, help='torch.set_num_threads in each worker (default: leave as is)')
-    p.add_argument('--worker', choices=['blurr', 'hf'], help=argparse.SUPPRESS)
-    p.add_argument('--model-dir', help=argparse.SUPPRESS)
+    add_lm_args(p)
     a = p.parse_args(argv)
+    if a.packing and a.data == 'instruct': p.error('--packing: instruction rows are one sample each, not packed')
     if a.quick: a.n, a.epochs = 480, 1
     return a
 
 def run_side(side, a):
     return run_worker(__file__, side, flags(a, 'model_dir', 'data', 'n', 'valid_pct', 'epochs', 'bs', 'lr', 'max_length', 'size',
-                                            'vocab', 'order', 'seed', 'threads') + (['--packing'] if a.packing else [])
-                      + (['--all-logits'] if a.all_logits else []))
+                                            'vocab', 'order', 'seed', 'threads', 'packing', 'all_logits'))
 
 def tokens_per_s(r) -> float: return r['tokens'] / r['train_s']
 

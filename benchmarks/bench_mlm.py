@@ -33,7 +33,7 @@ import argparse, hashlib, json, math, shutil, sys, tempfile, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import weights_checksum, print_token_tables, print_loss_summary, add_seeds_arg, run_seeds, run_worker, flags, worker_main, print_stack, print_schedule_check, StepProbe, peak_rss_mb, fastai_adamw, FastaiOneCycle, fastai_timer, trainer_timer
+from harness import weights_checksum, print_token_tables, print_loss_summary, add_lm_args, run_seeds, run_worker, flags, worker_main, print_stack, print_schedule_check, StepProbe, peak_rss_mb, fastai_adamw, FastaiOneCycle, fastai_timer, trainer_timer
 
 
 def load(a):
@@ -201,23 +201,13 @@ def parse_args(argv=None):
     p.add_argument('--bs', type=int, default=32)
     p.add_argument('--lr', type=float, default=1e-4, help="one-cycle peak learning rate (fastai's lr_max)")
     p.add_argument('--max-length', type=int, default=128, help='longest row in tokens (no snippet may be longer: checked)')
-    p.add_argument('--order', choices=['length', 'random'], default='length',
-                   help="length-sorted batches (blurr's default order, the Trainer's group_by_length) or shuffled on both sides")
-    p.add_argument('--quick', action='store_true', help='a smoke run: 480 snippets, 1 epoch (the figures mean little)')
-    p.add_argument('--all-logits', action='store_true', help="blurr computes the logits of every position in training, as the Trainer does (default: only at the targets, `HF_LogitsAtTargets`)")
-    p.add_argument('--seed', type=int, default=42)
-    add_seeds_arg(p)
-    p.add_argument('--only', choices=['blurr', 'hf'])
-    p.add_argument('--threads', type=int, default=None, help='torch.set_num_threads in each worker (default: leave as is)')
-    p.add_argument('--worker', choices=['blurr', 'hf'], help=argparse.SUPPRESS)
-    p.add_argument('--model-dir', help=argparse.SUPPRESS)
+    add_lm_args(p)
     a = p.parse_args(argv)
     if a.quick: a.n, a.epochs = 480, 1
     return a
 
 def run_side(side, a):
-    return run_worker(__file__, side, flags(a, 'model_dir', 'n', 'valid_pct', 'epochs', 'bs', 'lr', 'max_length', 'order', 'seed', 'threads')
-                      + (['--all-logits'] if a.all_logits else []))
+    return run_worker(__file__, side, flags(a, 'model_dir', 'n', 'valid_pct', 'epochs', 'bs', 'lr', 'max_length', 'order', 'seed', 'threads', 'all_logits'))
 
 def tokens_per_s(r) -> float: return r['tokens'] / r['train_s']
 

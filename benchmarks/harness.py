@@ -301,12 +301,28 @@ def blurr_dl_kwargs(a) -> dict:
 
 
 def flags(a, *names) -> list[str]:
-    "Command-line flags repeating the options `names` of the parsed `a` that are set"
+    "Command-line flags repeating the options `names` of the parsed `a` that are set (a switch that is on: its flag alone)"
     res = []
     for n in names:
         v = getattr(a, n)
-        if v is not None and v is not False: res += [f"--{n.replace('_', '-')}", repr(v) if isinstance(v, float) else str(v)]
+        if v is None or v is False: continue
+        res.append(f"--{n.replace('_', '-')}")
+        if v is not True: res.append(repr(v) if isinstance(v, float) else str(v))
     return res
+
+def add_lm_args(p):
+    "The options the language-model benchmarks (`bench_lm.py`, `bench_mlm.py`) share after their job's own: batch order, a quick run, blurr's logits, seeds, one side, threads, and the workers' hidden ones"
+    p.add_argument('--order', choices=['length', 'random'], default='length',
+                   help="length-sorted batches (blurr's default order, the Trainer's group_by_length) or shuffled on both sides")
+    p.add_argument('--quick', action='store_true', help='a smoke run: 480 snippets, 1 epoch (the figures mean little)')
+    p.add_argument('--all-logits', action='store_true',
+                   help="blurr computes the logits of every position in training, as the Trainer does (default: only at the targets, `HF_LogitsAtTargets`)")
+    p.add_argument('--seed', type=int, default=42)
+    add_seeds_arg(p)
+    p.add_argument('--only', choices=['blurr', 'hf'])
+    p.add_argument('--threads', type=int, default=None, help='torch.set_num_threads in each worker (default: leave as is)')
+    p.add_argument('--worker', choices=['blurr', 'hf'], help=argparse.SUPPRESS)
+    p.add_argument('--model-dir', help=argparse.SUPPRESS)
 
 
 def print_rows(cols, rows):

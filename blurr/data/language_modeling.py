@@ -138,11 +138,16 @@ class HF_CausalLMBeforeBatchTransform(HF_BeforeBatchTransform):
         idxs = np.array([s.cache_idx for s in samples])
         lens = torch.from_numpy(cache.lengths(idxs))
         if lens.max() > self.max_length: return None
-        ids = cache.padded(idxs, {'input_ids': self.hf_tokenizer.pad_token_id}, multiple=self.pad_to_multiple_of)['input_ids']
-        # the target at position t is the token at t+1, where that is still in the document (`next_token_labels`)
-        has_next = torch.arange(1, ids.shape[1])[None] < lens[:, None]
-        y = F.pad(ids[:, 1:].masked_fill(~has_next, self.ignore_index), (0, 1), value=self.ignore_index)
-        return {'input_ids': ids, 'attention_mask': (torch.arange(ids.shape[1])[None] < lens[:, None]).long()}, y
+        padded = cache.padded(idxs, {'input_ids': self.hf_tokenizer.pad_token_id, 'trained': 0}, multiple=self.pad_to_multiple_of)
+        ids = padded['input_ids']
+        real = torch.arange(ids.shape[1])[None] < lens[:, None]
+        # the target at position t is the token at t+1, where that one is learned (`next_token_labels`)
+        y = F.pad(ids[:, 1:].masked_fill(~self.learned(padded, real)[:, 1:], self.ignore_index), (0, 1), value=self.ignore_index)
+        return {'input_ids': ids, 'attention_mask': real.long()}, y
+
+    def learned(self, padded:dict, real:Tensor) -> Tensor:
+        "Which tokens of rows padded from the cache are learned (each the target of the position before it): every real one"
+        return real
 
     def batch(self, samples:list, split:int|None=None) -> tuple:
         "The batch whole: the rows' inputs (padded from the token cache when no document is cut or packed) and their next-token targets"
@@ -308,19 +313,9 @@ class HF_InstructionBeforeBatchTransform(HF_CausalLMBeforeBatchTransform):
             res.append(dict(ids=ids, labels=next_token_labels(ids, learn, self.ignore_index)))
         return res
 
-    def cached_rows(self, samples:list) -> tuple[dict, Tensor]|None:
-        "`collate_rows(rows(samples))` padded straight from the token cache: a target where the next token is a response token (any token, `train_on_prompt`)"
-        cache = self.sample_cache(samples)
-        if cache is None: return None
-        idxs = [s.cache_idx for s in samples]
-        lens = torch.from_numpy(cache.lengths(idxs))
-        padded = cache.padded(idxs, {'input_ids': self.hf_tokenizer.pad_token_id, 'trained': 0}, multiple=self.pad_to_multiple_of)
-        ids = padded['input_ids']
-        real = torch.arange(ids.shape[1])[None] < lens[:, None]
-        trained = real if self.train_on_prompt else padded['trained'].bool()
-        # the target at position t is the token at t+1 where that one is learned (`next_token_labels`)
-        y = F.pad(ids[:, 1:].masked_fill(~trained[:, 1:], self.ignore_index), (0, 1), value=self.ignore_index)
-        return {'input_ids': ids, 'attention_mask': real.long()}, y
+    def learned(self, padded:dict, real:Tensor) -> Tensor:
+        "Which tokens of rows padded from the cache are learned: the response's, as the length pass kept them (every real one, `train_on_prompt`)"
+        return real if self.train_on_prompt else padded['trained'].bool()
 
     def measure(self, samples:list, where:str='the inputs', row_name:Callable=lambda i: f"item {i}") -> list[int]:
         "Sort keys (row lengths); prompts whose start is cut and responses cut at their end are counted and reported once per split; the rows go to the cache being filled"

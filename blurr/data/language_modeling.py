@@ -96,13 +96,14 @@ class HF_CausalLMBeforeBatchTransform(HF_BeforeBatchTransform):
         packing:bool=False, # Pack short documents together into full rows
         add_eos:bool=True, # End each document with the tokenizer's end-of-sequence token
         ignore_index:int=-100, # Target of the positions that learn nothing
+        mask_padding:bool=False, # Give rows an attention mask over their padding (causal attention never reads it, so by default none)
         max_new_tokens:int=32, # Default length of `blurr_generate`'s continuations when the model's generation config sets none
         **kwargs # Passed to `HF_BeforeBatchTransform` (`pad_to_multiple_of`, `tokenizer_kwargs`)
     ):
         super().__init__(hf_arch, hf_tokenizer, max_length=max_length, **kwargs)
         if self.max_length is None or self.max_length < 2:
             raise ValueError(f"max_length={self.max_length}: pass the longest row in tokens (at least 2), as the tokenizer sets none.")
-        self.packing, self.add_eos, self.ignore_index, self.max_new_tokens = packing, add_eos, ignore_index, max_new_tokens
+        store_attr('packing,add_eos,ignore_index,mask_padding,max_new_tokens')
 
     def document_ids(self, texts:list[str]) -> list[list[int]]:
         "Token ids of each whole document, with the tokenizer's special tokens and (`add_eos`) an end-of-sequence token"
@@ -121,14 +122,14 @@ class HF_CausalLMBeforeBatchTransform(HF_BeforeBatchTransform):
         return causal_rows(self.sample_ids(samples), self.max_length, self.packing, self.ignore_index)
 
     def collate_rows(self, rows:list[dict]) -> tuple[dict, Tensor]:
-        "The rows as tensors padded on the right, and their targets; packed rows get position ids (restarting per document) instead of an attention mask"
+        "The rows as tensors padded on the right, and their targets; packed rows get position ids (restarting per document), an attention mask only with `mask_padding`"
         n = max(len(r['ids']) for r in rows)
         n += -n % (self.pad_to_multiple_of or 1)
         def pad(key, value): return _padded([r[key] for r in rows], value, n)
         x = {'input_ids': pad('ids', self.hf_tokenizer.pad_token_id)}
         if self.packing:   # padding is one more "document" at the end: causal attention never reads it
             x['position_ids'] = tensor([r['positions'] + list(range(n - len(r['ids']))) for r in rows])
-        else: x['attention_mask'] = _padded([[1] * len(r['ids']) for r in rows], 0, n)
+        elif self.mask_padding: x['attention_mask'] = _padded([[1] * len(r['ids']) for r in rows], 0, n)
         return x, pad('labels', self.ignore_index)
 
     def cached_rows(self, samples:list) -> tuple[dict, Tensor]|None:
@@ -143,7 +144,7 @@ class HF_CausalLMBeforeBatchTransform(HF_BeforeBatchTransform):
         real = torch.arange(ids.shape[1])[None] < lens[:, None]
         # the target at position t is the token at t+1, where that one is learned (`next_token_labels`)
         y = F.pad(ids[:, 1:].masked_fill(~self.learned(padded, real)[:, 1:], self.ignore_index), (0, 1), value=self.ignore_index)
-        return {'input_ids': ids, 'attention_mask': real.long()}, y
+        return {'input_ids': ids, **({'attention_mask': real.long()} if self.mask_padding else {})}, y
 
     def learned(self, padded:dict, real:Tensor) -> Tensor:
         "Which tokens of rows padded from the cache are learned (each the target of the position before it): every real one"

@@ -30,6 +30,18 @@ def _base_hf_model(hf_model):
     "The transformers model inside a peft model (its adapters live in that model's layers), else `hf_model` itself"
     return hf_model.get_base_model() if hasattr(hf_model, 'get_base_model') else hf_model
 
+class _PaddingWarning(logging.Filter):
+    "Drops transformers' warning that inputs without an attention mask may be padded"
+    def filter(self, record): return 'may be padded' not in record.getMessage()
+
+@contextlib.contextmanager
+def _padding_warning_silenced():
+    "Within: no warning from transformers that inputs without an attention mask may be padded (for batches whose padding the model never reads)"
+    log, quiet = logging.getLogger('transformers.modeling_utils'), _PaddingWarning()
+    log.addFilter(quiet)
+    try: yield
+    finally: log.removeFilter(quiet)
+
 class HF_BaseModelWrapper(Module):
     "Calls a Hugging Face model with the entries of a blurr batch that its `forward` accepts"
     def __init__(self,
@@ -41,7 +53,9 @@ class HF_BaseModelWrapper(Module):
         self.hf_model_kwargs = {**no_cache, **hf_model_kwargs}
 
     def forward(self, x:dict):
-        return self.hf_model(**{k: v for k, v in x.items() if k in self.hf_model_fwd_args}, **self.hf_model_kwargs)
+        inputs = {k: v for k, v in x.items() if k in self.hf_model_fwd_args}
+        if 'attention_mask' in inputs or 'attention_mask' not in self.hf_model_fwd_args: return self.hf_model(**inputs, **self.hf_model_kwargs)
+        with _padding_warning_silenced(): return self.hf_model(**inputs, **self.hf_model_kwargs)
 
 # %% ../../nbs/20_modeling.core.ipynb #1982139e
 def embedding_rows(hf_model) -> int|None:

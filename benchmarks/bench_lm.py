@@ -101,11 +101,10 @@ def valid_loss(model, blocks:list, pad_id:int, bs:int=64) -> tuple[float, int]:
     return nll / n, n
 
 def common(a, df, w0, probe, tgt, prep_s, epoch_s, train_blocks, vloss, n_vt, vhash, thash) -> dict:
-    "What both sides report the same way; `tgt` = [target tokens, rows, positions] over the training batches"
+    "What both sides report the same way; `tgt` = [target tokens, rows, positions, real input tokens] over the training batches"
     import torch
     train_s = sum(epoch_s)
-    # packed rows have no attention mask: each block has one token more than its targets
-    tokens = probe.pad_total - probe.pad_zeros if probe.pad_total else tgt[0] + a.epochs * len(train_blocks)
+    tokens = tgt[3]
     return dict(threads=torch.get_num_threads(), steps=probe.steps, rows=tgt[1], targets=tgt[0], tokens=tokens, positions=tgt[2],
                 pad_frac=1 - tokens / max(tgt[2], 1), prep_s=prep_s, train_s=train_s, epoch_s=epoch_s, weights_sum=w0,
                 peak_rss_mb=peak_rss_mb(), n_train=int((~df.is_valid).sum()), n_valid=int(df.is_valid.sum()),
@@ -143,10 +142,12 @@ def run_blurr(a) -> dict:
     learn = BlurrLearner(dls, HF_BaseModelWrapper(model), opt_func=TorchAdamW, wd=0.01, loss_func=PlainCrossEntropyLossFlat(),
                          metrics=lm_metrics(), cbs=HF_BaseModelCallback, splitter=hf_splitter)
     learn.hf_logits_at_targets.enabled = not a.all_logits
-    probe, tgt = StepProbe(model), [0, 0, 0]
-    class CountTargets(Callback):
+    probe, tgt = StepProbe(model), [0, 0, 0, 0]
+    class CountTargets(Callback):   # blurr's causal rows carry no attention mask: the pad token (never in the text) marks the padding
         def before_batch(self):
-            if self.training: y = self.yb[0]; tgt[0] += int((y != -100).sum()); tgt[1] += y.shape[0]; tgt[2] += y.numel()
+            if self.training:
+                y = self.yb[0]; tgt[0] += int((y != -100).sum()); tgt[1] += y.shape[0]; tgt[2] += y.numel()
+                tgt[3] += int((self.xb[0]['input_ids'] != tok.pad_token_id).sum())
     learn.add_cb(CountTargets())
     cb = fastai_timer(probe)
     set_seed(a.seed)
@@ -209,9 +210,11 @@ def run_hf(a) -> dict:
         dataloader_drop_last=False,   # the training documents are a multiple of bs; blocks beyond that stay in
         dataloader_num_workers=0, dataloader_pin_memory=False, max_grad_norm=0.0, fp16=False, bf16=False,
         eval_strategy='no', save_strategy='no', logging_strategy='no', report_to='none', disable_tqdm=True, seed=a.seed)
-    probe, tgt = StepProbe(model), [0, 0, 0]
+    probe, tgt = StepProbe(model), [0, 0, 0, 0]
     def _count(m, args, kw):
-        if m.training: l = kw['labels']; tgt[0] += int((l[:, 1:] != -100).sum()); tgt[1] += l.shape[0]; tgt[2] += l.numel()
+        if m.training:
+            l = kw['labels']; tgt[0] += int((l[:, 1:] != -100).sum()); tgt[1] += l.shape[0]; tgt[2] += l.numel()
+            tgt[3] += int(kw['attention_mask'].sum())
     model.register_forward_pre_hook(_count, with_kwargs=True)
     cb = trainer_timer(probe, opt)
     collator = DataCollatorForSeq2Seq(tok, label_pad_token_id=-100) if instruct else DataCollatorForLanguageModeling(tok, mlm=False)

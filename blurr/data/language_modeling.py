@@ -96,14 +96,14 @@ class HF_CausalLMBeforeBatchTransform(HF_BeforeBatchTransform):
         packing:bool=False, # Pack short documents together into full rows
         add_eos:bool=True, # End each document with the tokenizer's end-of-sequence token
         ignore_index:int=-100, # Target of the positions that learn nothing
-        mask_padding:bool=False, # Give rows an attention mask over their padding (causal attention never reads it, so by default none)
         max_new_tokens:int=32, # Default length of `blurr_generate`'s continuations when the model's generation config sets none
+        mask_padding:bool=False, # Give rows an attention mask over their padding (causal attention never reads it, so by default none)
         **kwargs # Passed to `HF_BeforeBatchTransform` (`pad_to_multiple_of`, `tokenizer_kwargs`)
     ):
         super().__init__(hf_arch, hf_tokenizer, max_length=max_length, **kwargs)
         if self.max_length is None or self.max_length < 2:
             raise ValueError(f"max_length={self.max_length}: pass the longest row in tokens (at least 2), as the tokenizer sets none.")
-        store_attr('packing,add_eos,ignore_index,mask_padding,max_new_tokens')
+        store_attr('packing,add_eos,ignore_index,max_new_tokens,mask_padding')
 
     def document_ids(self, texts:list[str]) -> list[list[int]]:
         "Token ids of each whole document, with the tokenizer's special tokens and (`add_eos`) an end-of-sequence token"

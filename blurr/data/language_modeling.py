@@ -84,6 +84,7 @@ def left_padded(rows:list[list[int]], pad_id:int) -> dict:
     return {'input_ids': _padded(rows, pad_id, left=True), 'attention_mask': _padded([[1] * len(r) for r in rows], 0, left=True)}
 
 # %% ../../nbs/14_data.language_modeling.ipynb #85779ab3
+@delegates()
 class HF_CausalLMBeforeBatchTransform(HF_BeforeBatchTransform):
     "Documents tokenized at batch time into rows of next-token targets: long ones cut into blocks (no token lost), short ones optionally packed"
     predict_method = 'blurr_generate'
@@ -261,6 +262,7 @@ class HF_InstructionBlock(HF_TextBlock):
         self.type_tfms = L(HF_InstructionItemTfm(before_batch_tfm.hf_tokenizer))
 
 # %% ../../nbs/14_data.language_modeling.ipynb #c35b4ac6
+@delegates()
 class HF_InstructionBeforeBatchTransform(HF_CausalLMBeforeBatchTransform):
     "Prompt/response pairs or chat conversations tokenized at batch time; the response (assistant) tokens are the targets"
     caches_tokens = True   # a row's ids, and which of them are the response's, are the same every epoch: the length pass keeps both

@@ -116,6 +116,7 @@ def word_numbers(enc, rows:list[int]) -> Tensor:
     "`row_word_numbers` of the rows `rows` of a padded batch encoding `enc`, as one tensor"
     return tensor([row_word_numbers(enc, j) for j in rows])
 
+@delegates()
 class HF_MLMBeforeBatchTransform(HF_BeforeBatchTransform):
     "Tokenizes documents at batch time and masks them with `masking`: inputs with targets hidden, targets the original tokens there (`ignore_index` elsewhere)"
     predict_method = 'blurr_fill_mask'

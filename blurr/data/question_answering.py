@@ -146,6 +146,7 @@ def untruncated_lengths(enc, n:int, stride:int) -> list[int]:
         res[i] = real[row] if res[i] is None else res[i] + in_ctx[row] - stride
     return res
 
+@delegates()
 class HF_QABeforeBatchTransform(HF_BeforeBatchTransform):
     "Tokenizes (question, context) pairs at batch time in overlapping context windows and maps answers to token positions"
     predict_method = 'blurr_predict_answers'

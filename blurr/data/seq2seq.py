@@ -44,6 +44,7 @@ def encoder_decoder_tokens(hf_tokenizer:PreTrainedTokenizerBase) -> dict:
     return {'decoder_start_token_id': pick(hf_tokenizer.cls_token_id, hf_tokenizer.bos_token_id),
             'eos_token_id': pick(hf_tokenizer.sep_token_id, hf_tokenizer.eos_token_id), 'pad_token_id': hf_tokenizer.pad_token_id}
 
+@delegates()
 class HF_Seq2SeqBeforeBatchTransform(HF_BeforeBatchTransform):
     "Tokenizes sources and targets at batch time; labels padded with `ignore_index` and passed to the model for its decoder inputs"
     predict_method = 'blurr_generate'

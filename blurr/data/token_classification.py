@@ -115,7 +115,7 @@ def empty_words(word_lists:list[list[str]], enc) -> list[tuple[int, int]]:
     return [(i, w) for i, ws in enumerate(word_lists) if len(seen[i] - {None}) < len(ws) for w in range(len(ws)) if w not in seen[i]]
 
 # %% ../../nbs/11_data.token_classification.ipynb #a6b8c8ba
-@delegates()
+@delegates(but=['is_split_into_words'])   # always True: it reads word lists
 class HF_TokenClassBeforeBatchTransform(HF_BeforeBatchTransform):
     "Tokenizes word lists at batch time, in word-boundary windows when too long, and aligns word tags to sub-tokens"
     batch_order = 'grouped'   # token classification learned best from chunks served longest to shortest (see `HF_SortedDL`)

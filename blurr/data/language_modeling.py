@@ -145,7 +145,9 @@ class HF_CausalLMBeforeBatchTransform(HF_BeforeBatchTransform):
         real = torch.arange(ids.shape[1])[None] < lens[:, None]
         # the target at position t is the token at t+1, where that one is learned (`next_token_labels`)
         y = F.pad(ids[:, 1:].masked_fill(~self.learned(padded, real)[:, 1:], self.ignore_index), (0, 1), value=self.ignore_index)
-        return {'input_ids': ids, **({'attention_mask': real.long()} if self.mask_padding else {})}, y
+        x = {'input_ids': ids}
+        if self.mask_padding: x['attention_mask'] = real.long()
+        return x, y
 
     def learned(self, padded:dict, real:Tensor) -> Tensor:
         "Which tokens of rows padded from the cache are learned (each the target of the position before it): every real one"
